@@ -1,0 +1,81 @@
+/*
+** core.c -- luaopen_fastmatch_core: one table that every capability fills,
+** and the small binding helpers they share (matcher lookup, class creation,
+** size_t argument checks).
+*/
+#include <limits.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+#include "fastmatch.h"
+
+fm_matcher *fm_tomatcher(lua_State *L, int idx) {
+  fm_matcher *m;
+  if (lua_type(L, idx) != LUA_TUSERDATA) return NULL;
+  if (luaL_getmetafield(L, idx, FM_MATCHER_FIELD) == LUA_TNIL) return NULL;
+  lua_pop(L, 1);
+  m = (fm_matcher *)lua_touserdata(L, idx);
+  return (m != NULL && m->test != NULL) ? m : NULL;
+}
+
+int fm_matcher_error(lua_State *L, int code) {
+  switch (code) {
+  case FM_EMATCHLIMIT:
+    return luaL_error(L, "fastmatch: match limit exceeded (raise it with "
+                         "fastmatch.limits{match=N})");
+  case FM_EDEPTHLIMIT:
+    return luaL_error(L, "fastmatch: match limit exceeded (depth limit; "
+                         "raise it with fastmatch.limits{depth=N})");
+  case FM_EHEAPLIMIT:
+    return luaL_error(L, "fastmatch: match limit exceeded (heap limit; "
+                         "raise it with fastmatch.limits{heap=N})");
+  case FM_EUTF: return luaL_error(L, "fastmatch: invalid UTF-8 in subject");
+  case FM_ENOMEM: return luaL_error(L, "fastmatch: not enough memory");
+  default: return luaL_error(L, "fastmatch: match error %d", code);
+  }
+}
+
+void fm_setfuncs(lua_State *L, const luaL_Reg *l) { luaL_setfuncs(L, l, 0); }
+
+void fm_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                 const luaL_Reg *meta, int ismatcher) {
+  luaL_newmetatable(L, name);
+  if (meta != NULL) luaL_setfuncs(L, meta, 0);
+  if (methods != NULL) {
+    lua_getfield(L, -1, "__index");
+    if (lua_isnil(L, -1)) { /* no custom __index: methods table */
+      lua_pop(L, 1);
+      lua_newtable(L);
+      luaL_setfuncs(L, methods, 0);
+      lua_setfield(L, -2, "__index");
+    } else
+      lua_pop(L, 1);
+  }
+  if (ismatcher) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, FM_MATCHER_FIELD);
+  }
+}
+
+size_t fm_checksize(lua_State *L, int arg) {
+  lua_Integer i = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, i >= 0, arg, "must not be negative");
+#if LUA_MAXINTEGER > SIZE_MAX
+  luaL_argcheck(L, (lua_Unsigned)i <= SIZE_MAX, arg, "too large");
+#endif
+  return (size_t)i;
+}
+
+size_t fm_optsize(lua_State *L, int arg, size_t def) {
+  return lua_isnoneornil(L, arg) ? def : fm_checksize(L, arg);
+}
+
+/* Each capability file adds its functions in its fm_open_* function. */
+LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
+  lua_newtable(L);
+  lua_pushliteral(L, FM_VERSION);
+  lua_setfield(L, -2, "version");
+  fm_open_alloc(L);
+  return 1;
+}

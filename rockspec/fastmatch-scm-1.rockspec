@@ -1,0 +1,43 @@
+rockspec_format = "3.0"
+package = "fastmatch"
+version = "scm-1"
+source = {
+   url = "git+file://./",
+}
+description = {
+   summary = "Fast matching and IO for Lua 5.4: cached JIT PCRE2, Sigma wildcards, streaming lines, mimalloc",
+   detailed = [[
+fastmatch makes the fast way of matching and IO the easy way: cached,
+JIT-compiled PCRE2 regexes (and a drop-in for lrexlib's rex_pcre2), Sigma-rule
+wildcards that never touch a regex engine, line iterators that filter in C,
+buffered writers, and mimalloc underneath.
+]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+external_dependencies = {
+   PCRE2 = { header = "pcre2.h", library = "pcre2-8" },
+   MIMALLOC = { header = "mimalloc.h", library = "mimalloc" },
+}
+-- The Makefile is the one build definition; luarocks passes it the paths it
+-- found (multiarch lib dirs included) and where to install.
+build = {
+   type = "make",
+   build_target = "all",
+   build_variables = {
+      CFLAGS = "$(CFLAGS)",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+      PCRE2_INCDIR = "$(PCRE2_INCDIR)",
+      PCRE2_LIBDIR = "$(PCRE2_LIBDIR)",
+      MIMALLOC_INCDIR = "$(MIMALLOC_INCDIR)",
+      MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
+   },
+   install_target = "install",
+   install_variables = {
+      INST_LIBDIR = "$(LIBDIR)",
+      INST_LUADIR = "$(LUADIR)",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+   },
+}

@@ -1,0 +1,133 @@
+-- The foundation: the module loads, reports its version and memory figures,
+-- installs with luarocks, and builds on libc malloc (MIMALLOC=0).
+local fm = require "fastmatch"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok, out, code
+end
+
+local root = os.getenv("PWD")
+
+describe("fastmatch", function()
+  it("runs on Lua 5.4 (not the lua5.1 that busted installs as /usr/bin/lua)", function()
+    assert.equal("Lua 5.4", _VERSION)
+  end)
+
+  it("has a version string", function()
+    assert.is_string(fm.version)
+    assert.matches("^%d+%.%d+%.%d+", fm.version)
+  end)
+
+  it("says which allocator the module uses", function()
+    local want = os.getenv("FM_MIMALLOC") == "0" and "libc" or "mimalloc"
+    assert.equal(want, fm.allocator)
+    assert.equal(want, fm.memstats().allocator)
+  end)
+end)
+
+describe("fastmatch.memstats", function()
+  it("returns OS and Lua heap figures with sane values", function()
+    local m = fm.memstats()
+    assert.is_true(math.type(m.rss) == "integer" and m.rss > 0)
+    assert.is_true(m.peak_rss >= m.rss)
+    assert.is_true(m.lua_bytes > 0)
+    -- the Lua heap figure is collectgarbage("count") in bytes
+    local kb = collectgarbage("count")
+    assert.is_true(math.abs(m.lua_bytes - kb * 1024) < 64 * 1024)
+    if fm.allocator == "mimalloc" then
+      assert.is_true(math.type(m.commit) == "integer" and m.commit >= 0)
+      assert.is_true(m.peak_commit >= m.commit)
+    else
+      assert.is_nil(m.commit)
+      assert.is_nil(m.peak_commit)
+    end
+  end)
+
+  it("sees peak_rss grow after a large string is allocated", function()
+    local before = fm.memstats().peak_rss
+    local big = string.rep("x", 64 * 1024 * 1024)
+    local after = fm.memstats().peak_rss
+    assert.equal(64 * 1024 * 1024, #big)
+    assert.is_true(after >= before + 32 * 1024 * 1024,
+      ("peak_rss %d -> %d"):format(before, after))
+    big = nil
+    collectgarbage()
+  end)
+
+  it("tracks the Lua heap as it grows", function()
+    local before = fm.memstats().lua_bytes
+    local t = {}
+    for i = 1, 100000 do t[i] = { i } end
+    assert.is_true(fm.memstats().lua_bytes > before + 1000000)
+    t = nil
+  end)
+end)
+
+describe("fastmatch.mi_stats_print", function()
+  it("prints mimalloc's statistics to an open Lua file", function()
+    local f = io.tmpfile()
+    local ok, why = fm.mi_stats_print(f)
+    if fm.allocator == "mimalloc" then
+      assert.is_true(ok)
+      f:seek("set")
+      local text = f:read("a")
+      assert.matches("reserved", text)
+      assert.matches("committed", text)
+    else
+      assert.is_false(ok)
+      assert.matches("MIMALLOC=0", why)
+    end
+    f:close()
+  end)
+
+  it("rejects a closed file and a non-file", function()
+    local f = io.tmpfile()
+    f:close()
+    assert.has_error(function() fm.mi_stats_print(f) end)
+    assert.has_error(function() fm.mi_stats_print("stdout") end,
+      "bad argument #1 to 'mi_stats_print' (FILE* expected, got string)")
+  end)
+end)
+
+describe("the build", function()
+  -- These build in a copy of the tree, never over the module that is loaded.
+  local function copy_tree()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(sh(("mkdir -p %s && cd %s && cp -r Makefile csrc lua rockspec %s/")
+      :format(dir, root, dir)))
+    return dir
+  end
+
+  it("installs with luarocks make into a tree, and loads from it", function()
+    local ok = sh("command -v luarocks")
+    if not ok then
+      print("SKIP: luarocks is not installed (make deps installs it)")
+      return
+    end
+    local dir = copy_tree()
+    local tree = dir .. "/tree"
+    local built, out = sh(("cd %s && luarocks --lua-version 5.4 make rockspec/fastmatch-scm-1.rockspec --tree %s")
+      :format(dir, tree))
+    assert(built, out)
+    local ran, got = sh(("cd / && LUA_PATH_5_4='%s/share/lua/5.4/?.lua;%s/share/lua/5.4/?/init.lua' LUA_CPATH_5_4='%s/lib/lua/5.4/?.so' lua5.4 -e 'local fm = require \"fastmatch\"; io.write(fm.version, \" \", package.searchpath(\"fastmatch.core\", package.cpath))'")
+      :format(tree, tree, tree))
+    assert(ran, got)
+    assert.matches("^" .. fm.version:gsub("%.", "%%.") .. " " .. tree, got)
+    sh("rm -rf " .. dir)
+  end)
+
+  it("builds warning-free on libc malloc with MIMALLOC=0", function()
+    local dir = copy_tree()
+    local built, out = sh(("cd %s && make MIMALLOC=0 CFLAGS='-O2 -Werror'"):format(dir))
+    assert(built, out)
+    local ran, got = sh(("cd %s && LUA_PATH_5_4='lua/?.lua;lua/?/init.lua' LUA_CPATH_5_4='build/libc/?.so' lua5.4 -e 'local fm = require \"fastmatch\"; io.write(fm.memstats().allocator, \" \", tostring(fm.use_mimalloc()))'")
+      :format(dir))
+    assert(ran, got)
+    assert.equal("libc false", got)
+    sh("rm -rf " .. dir)
+  end)
+end)
