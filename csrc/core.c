@@ -4,6 +4,7 @@
 ** size_t argument checks).
 */
 #include <limits.h>
+#include <time.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -71,11 +72,23 @@ size_t fm_optsize(lua_State *L, int arg, size_t def) {
   return lua_isnoneornil(L, arg) ? def : fm_checksize(L, arg);
 }
 
+/* fm.now() -> seconds from a monotonic clock, as a float: wall time for
+   benchmarks (os.clock is CPU time of the whole process). */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {{"now", l_now}, {NULL, NULL}};
+
 /* Each capability file adds its functions in its fm_open_* function. */
 LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, FM_VERSION);
   lua_setfield(L, -2, "version");
+  fm_setfuncs(L, core_funcs);
   fm_open_alloc(L);
   return 1;
 }
