@@ -106,6 +106,7 @@ typedef struct Writer {
   int sync;        /* fsync on flush and close */
   int closed;
   lua_Integer total; /* bytes accepted */
+  void *self;        /* == this Writer while alive: see checkwriter */
 } Writer;
 
 /* The write(2) under the buffer.  A stdio stream's own buffer is flushed
@@ -124,7 +125,15 @@ static ptrdiff_t write_fd(void *ud, const char *p, size_t n) {
   return write(w->fd, p, n);
 }
 
+/* luaL_checkudata without its two lookups on the hot path: write() is
+   called per line, and checking the metatable cost a fifth of it.  A
+   Writer records its own address (cleared by __gc before the memory can be
+   reused), which only a Writer of this size can show; anything else takes
+   the full check, which raises as usual. */
 static Writer *checkwriter(lua_State *L) {
+  Writer *w = (Writer *)lua_touserdata(L, 1);
+  if (w != NULL && lua_rawlen(L, 1) == sizeof(Writer) && w->self == w)
+    return w;
   return (Writer *)luaL_checkudata(L, 1, WRITER_MT);
 }
 
@@ -202,13 +211,13 @@ static int w_write(lua_State *L) {
       memcpy(w->b.buf + w->b.len, s, l);
       w->b.len += l;
       w->total += (lua_Integer)l;
-      lua_settop(L, 1);
+      lua_pushvalue(L, 1); /* not lua_settop: it is dearer (tbc checks) */
       return 1;
     }
     err = fm_wbuf_add(&w->b, s, l, &taken);
     w->total += (lua_Integer)taken;
     if (err != 0) return ioerror(L, err);
-    lua_settop(L, 1);
+    lua_pushvalue(L, 1);
     return 1;
   }
   return g_write(L, w, 2, 0);
@@ -246,7 +255,9 @@ static int w_bytes(lua_State *L) {
    already on its way out), so that `local w <close>` loses nothing
    silently. */
 static int w_gc(lua_State *L) {
-  writer_finish(checkwriter(L));
+  Writer *w = checkwriter(L);
+  writer_finish(w);
+  w->self = NULL;
   return 0;
 }
 
@@ -317,6 +328,7 @@ static int l_writer(lua_State *L) {
   w->closed = 1; /* until set up: __gc must find nothing to do */
   w->fd = -1;
   luaL_setmetatable(L, WRITER_MT);
+  w->self = w;
   if (fm_wbuf_init(&w->b, cap, write_fd, w) != 0) {
     if (owned) close(fd);
     return luaL_error(L, "fastmatch: not enough memory");
