@@ -59,7 +59,7 @@ static int make_room(fm_linereader *r) {
     r->beg = 0;
     r->end = pend;
   }
-  if (r->cap > 4 * r->block && pend < r->block / 2) { /* a long line passed */
+  if (r->cap / 4 > r->block && pend < r->block / 2) { /* a long line passed */
     char *nb = (char *)fm_realloc(r->buf, r->block);
     if (nb != NULL) {
       r->buf = nb;
@@ -415,6 +415,8 @@ static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
     else if (n == 1 && path[0] == '-')
       it->f = stdin;
     else {
+      if (memchr(path, '\0', n) != NULL)
+        luaL_argerror(L, 1, "path contains a NUL byte");
       it->fd = open(path, O_RDONLY | O_CLOEXEC);
       if (it->fd < 0)
         luaL_error(L, "fastmatch: cannot open '%s': %s", path,

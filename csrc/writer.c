@@ -313,6 +313,8 @@ static int l_writer(lua_State *L) {
     } else {
       int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
                   (mode[0] == 'a' ? O_APPEND : O_TRUNC);
+      if (memchr(path, '\0', n) != NULL)
+        return luaL_argerror(L, 1, "path contains a NUL byte");
       fd = open(path, flags, 0666);
       if (fd < 0) return luaL_fileresult(L, 0, path);
       owned = 1;

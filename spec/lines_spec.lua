@@ -264,9 +264,11 @@ describe("fastmatch.lines", function()
     assert.has_error(function() fm.lines(tmpfile("a"), { max_line = -1 }) end)
     assert.has_error(function() fm.lines(tmpfile("a"), { filter = 42 }) end,
       "bad argument #2 to 'lines' (filter must be a matcher or a function, got number)")
+    assert.has_error(function() fm.lines(tmpfile("a") .. "\0x") end,
+      "bad argument #1 to 'lines' (path contains a NUL byte)")
     local f = assert(io.open(tmpfile("a")))
     f:close()
-    assert.has_error(function() fm.lines(f) end)
+    assert.has_error(function() fm.lines(f) end, "attempt to use a closed file")
   end)
 end)
 

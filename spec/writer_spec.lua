@@ -262,6 +262,8 @@ describe("fastmatch.writer", function()
     assert.has_error(function() w:write(nil) end,
       "bad argument #1 to 'write' (string expected, got nil)")
     assert.has_error(function() fm.writer({}) end)
+    assert.has_error(function() fm.writer(tmpname() .. "\0x") end,
+      "bad argument #1 to 'writer' (path contains a NUL byte)")
     assert.has_error(function() fm.writer(tmpname(), { mode = "r" }) end)
     assert.has_error(function() fm.writer(tmpname(), { buffer = 0 }) end)
     w:close()
