@@ -48,6 +48,8 @@ local function pid()
   return id
 end
 local function nfds()
+  collectgarbage() -- files other tests left to the collector close now
+  collectgarbage()
   local p = io.popen("ls /proc/" .. pid() .. "/fd | wc -l")
   local n = tonumber(p:read("a"))
   p:close()
