@@ -341,14 +341,16 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
   } else {
     luaL_checktype(L, arg, LUA_TTABLE);
     if (lua_getfield(L, arg, "buffer") != LUA_TNIL) {
-      lua_Integer b = lua_tointeger(L, -1);
-      if (!lua_isinteger(L, -1) || b < 1)
+      int isint;
+      lua_Integer b = lua_tointegerx(L, -1, &isint);
+      if (!isint || b < 1)
         luaL_argerror(L, arg, "opts.buffer must be a positive integer");
       *block = (size_t)b;
     }
     if (lua_getfield(L, arg, "max_line") != LUA_TNIL) {
-      lua_Integer b = lua_tointeger(L, -1);
-      if (!lua_isinteger(L, -1) || b < 0)
+      int isint;
+      lua_Integer b = lua_tointegerx(L, -1, &isint);
+      if (!isint || b < 0)
         luaL_argerror(L, arg, "opts.max_line must be a non-negative integer");
       *max_line = (size_t)b;
     }

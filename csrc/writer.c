@@ -288,8 +288,9 @@ static int l_writer(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     if (lua_getfield(L, 2, "buffer") != LUA_TNIL) {
-      lua_Integer b = lua_tointeger(L, -1);
-      if (!lua_isinteger(L, -1) || b < 1)
+      int isint;
+      lua_Integer b = lua_tointegerx(L, -1, &isint);
+      if (!isint || b < 1)
         luaL_argerror(L, 2, "opts.buffer must be a positive integer");
       cap = (size_t)b;
     }
