@@ -180,6 +180,12 @@ describe("fastmatch.lines", function()
     f:close()
   end)
 
+  it("reads a pipe opened with io.popen", function()
+    local h = assert(io.popen("printf 'a\\nbb\\n\\nlast'"))
+    assert.same({ "a", "bb", "", "last" }, collect(fm.lines(h, { buffer = 2 })))
+    assert.is_true(h:close())
+  end)
+
   it("leaves an open Lua file right after the last line on break", function()
     local p = tmpfile("one\ntwo\nthree\nfour\n")
     local f = assert(io.open(p))
@@ -205,6 +211,25 @@ describe("fastmatch.lines", function()
     out = h:read("a")
     assert.is_true(h:close())
     assert.equal("head|x;y;", out)
+  end)
+
+  it("hands out lines from a pipe as they arrive, without waiting for a full block", function()
+    -- the producer sends "b" only after the consumer has seen "a": a reader
+    -- that waited for a whole block would see "a" only after the producer gave up
+    local flag = os.tmpname()
+    os.remove(flag)
+    local producer = ("printf 'a\\n'; i=0; while [ ! -e %s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done;"
+      .. " if [ -e %s ]; then printf 'b\\n'; else printf 'late\\n'; fi"):format(flag, flag)
+    local consumer = ([[local fm = require "fastmatch"
+      for l in fm.lines("-") do
+        io.write(l)
+        if l == "a" then io.open(%q, "w"):close() end
+      end]]):format(flag)
+    local h = assert(io.popen("(" .. producer .. ") | lua5.4 -e " .. shq(consumer)))
+    local out = h:read("a")
+    h:close()
+    os.remove(flag)
+    assert.equal("ab", out)
   end)
 
   it("closes a file opened from a path when the loop ends, breaks or errors", function()
