@@ -111,12 +111,6 @@ describe("the build", function()
   end
 
   it("installs with luarocks make into a tree, and loads from it", function()
-    if os.getenv("FM_SUITE") == "asan" then
-      -- luarocks finds Lua's headers next to the lua5.4 on PATH, which under
-      -- make sanitize is the sanitizer wrapper; make test runs this case.
-      print("SKIP: luarocks make under make sanitize (PATH's lua5.4 is the ASan wrapper)")
-      return
-    end
     local ok = sh("command -v luarocks")
     if not ok then
       print("SKIP: luarocks is not installed (make deps installs it)")
