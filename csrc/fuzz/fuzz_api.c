@@ -24,8 +24,35 @@ LUAMOD_API int luaopen_fastmatch_core(lua_State *L);
 #define FM_SRCDIR "."
 #endif
 
-static char *driver;
+static char *driver; /* the driver, precompiled to bytecode once */
 static size_t driver_len;
+
+static int to_driver(lua_State *L, const void *p, size_t n, void *ud) {
+  char *d = realloc(driver, driver_len + n);
+  (void)L, (void)ud;
+  if (d == NULL) return 1;
+  memcpy(d + driver_len, p, n);
+  driver = d;
+  driver_len += n;
+  return 0;
+}
+
+/* The libraries the driver uses; io, os and package stay out (it gets the
+   module as an argument), which also keeps each fresh state cheap. */
+static void open_libs(lua_State *L) {
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_COLIBNAME, luaopen_coroutine},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_DBLIBNAME, luaopen_debug},
+                                  {NULL, NULL}};
+  const luaL_Reg *l;
+  for (l = libs; l->func != NULL; l++) {
+    luaL_requiref(L, l->name, l->func, 1);
+    lua_pop(L, 1);
+  }
+}
 
 typedef struct heap {
   size_t used, cap;
@@ -48,18 +75,14 @@ static void *capped_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *path = FM_SRCDIR "/csrc/fuzz/api_driver.lua";
-  FILE *f = fopen(path, "rb");
-  long len;
+  lua_State *L = luaL_newstate();
   (void)argc, (void)argv;
-  if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0) {
-    fprintf(stderr, "fuzz_api: cannot read %s\n", path);
+  if (luaL_loadfile(L, path) != LUA_OK) {
+    fprintf(stderr, "fuzz_api: %s\n", lua_tostring(L, -1));
     abort();
   }
-  rewind(f);
-  driver = malloc((size_t)len);
-  if (driver == NULL || fread(driver, 1, (size_t)len, f) != (size_t)len) abort();
-  driver_len = (size_t)len;
-  fclose(f);
+  if (lua_dump(L, to_driver, NULL, 0) != 0) abort();
+  lua_close(L);
   return 0;
 }
 
@@ -67,17 +90,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   heap h = {0, (size_t)256 << 20};
   lua_State *L = lua_newstate(capped_alloc, &h);
   if (L == NULL) return 0;
-  luaL_openlibs(L);
-  luaL_requiref(L, "fastmatch.core", luaopen_fastmatch_core, 0);
-  lua_pop(L, 1);
-  if (luaL_loadbuffer(L, driver, driver_len, "=api_driver") != LUA_OK) {
+  open_libs(L);
+  if (luaL_loadbufferx(L, driver, driver_len, "=api_driver", "b") != LUA_OK) {
     fprintf(stderr, "fuzz_api: %s\n", lua_tostring(L, -1));
     abort();
   }
   lua_pushlstring(L, (const char *)data, size);
+  luaopen_fastmatch_core(L);
   /* The driver protects every call into fastmatch; an error that reaches
      here is the driver's own bug, or the capped Lua heap running out. */
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (msg == NULL || strstr(msg, "not enough memory") == NULL) {
       fprintf(stderr, "fuzz_api: driver error: %s\n", msg ? msg : "(not a string)");
