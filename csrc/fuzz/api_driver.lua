@@ -4,15 +4,18 @@
 -- with fuzzed strings, integers, option tables, callbacks that re-enter,
 -- error or yield, objects closed or finalized and then used again, iterators
 -- abandoned halfway.  Every call is protected: an error is a fine outcome,
--- a crash, leak, hang or sanitizer report is not.  No knowledge of any one
+-- a crash, leak, hang or sanitizer report is not.  Files: only anonymous
+-- temporary files (io.tmpfile), never a fuzzed path.  No knowledge of any one
 -- capability lives here, so each function that lands is fuzzed as it lands.
 local data, fm = ...
 
--- Never called: they open paths (fuzzed strings would create files or read
--- stdin), print, switch the allocator, or raise limits (a raised match limit
--- makes `(a+)+$` legitimately slow).
-local DENY = { lines = true, count_lines = true, writer = true, mi_stats_print = true,
-               use_mimalloc = true, limits = true }
+-- Never called: they print, switch the allocator, or raise limits (a raised
+-- match limit makes `(a+)+$` legitimately slow).
+local DENY = { mi_stats_print = true, use_mimalloc = true, limits = true }
+-- Called with their first argument replaced by an anonymous temporary file
+-- (holding the fuzzed string, for readers): a fuzzed path would create files
+-- or read stdin.
+local FILEARG = { lines = "r", count_lines = "r", writer = "w" }
 local FUNCS = {}
 for k, v in pairs(fm) do
   if type(v) == "function" and not DENY[k] then FUNCS[#FUNCS + 1] = k end
@@ -21,7 +24,8 @@ table.sort(FUNCS)
 if #FUNCS == 0 then return end
 
 local METHODS = { "test", "find", "match", "exec", "gmatch", "gsub", "split", "count",
-  "info", "first", "all", "close", "next", "kind", "pattern", "options", "cased" }
+  "info", "first", "all", "close", "next", "kind", "pattern", "options", "cased",
+  "write", "writeln", "flush", "bytes" }
 local OPTKEYS = { "cased", "buffer", "max_line", "keep_newline", "crlf", "lineno", "filter",
   "mode", "sync", "n", "init", "max", "u", "i", "match", "depth", "heap", 1, 2, 3 }
 local INTS = { 0, 1, 2, 3, 4, 5, 7, 8, 10, 16, 64, 255, 256, 4096, 65536, -1, -2, -3, -10,
@@ -69,6 +73,18 @@ local function args(k) -- the k values on top of the pool, oldest first
   return a, k
 end
 
+local function fileize(name, a, k)
+  local mode = FILEARG[name]
+  if not mode then return a, k end
+  local f = io.tmpfile()
+  if mode == "r" and type(a[1]) == "string" then
+    f:write(a[1])
+    f:seek("set")
+  end
+  a[1] = f
+  return a, math.max(k, 1)
+end
+
 local function call(f, a, k)
   local r = table.pack(pcall(f, table.unpack(a, 1, k)))
   if r[1] then
@@ -79,8 +95,8 @@ local function call(f, a, k)
 end
 
 local function reenter(s) -- a callback that calls fastmatch again
-  local f = fm[FUNCS[#s % #FUNCS + 1]]
-  return f(s, s)
+  local name = FUNCS[#s % #FUNCS + 1]
+  return fm[name](table.unpack((fileize(name, { s, s }, 2))))
 end
 local CALLBACKS = {
   function(...) return ... end,
@@ -128,7 +144,7 @@ while pos <= n and steps < 256 do
     push(pick(CALLBACKS))
   elseif op <= 10 then -- call a module function with the top k values
     local name = pick(FUNCS)
-    call(fm[name], args(byte() % 5))
+    call(fm[name], fileize(name, args(byte() % 5)))
   elseif op == 11 then -- a method of an object, or call it (iterators, w(s))
     local o = #objs > 0 and pick(objs)
     if o then
@@ -161,7 +177,7 @@ while pos <= n and steps < 256 do
     end
   elseif op == 13 then -- a call inside a coroutine: callbacks may yield
     local name = pick(FUNCS)
-    local a, k = args(byte() % 5)
+    local a, k = fileize(name, args(byte() % 5))
     local co = coroutine.create(function() return fm[name](table.unpack(a, 1, k)) end)
     local ok, v = coroutine.resume(co)
     push(v)

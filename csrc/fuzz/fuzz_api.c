@@ -37,8 +37,9 @@ static int to_driver(lua_State *L, const void *p, size_t n, void *ud) {
   return 0;
 }
 
-/* The libraries the driver uses; io, os and package stay out (it gets the
-   module as an argument), which also keeps each fresh state cheap. */
+/* The libraries the driver uses (io for io.tmpfile only); os and package
+   stay out (it gets the module as an argument), which also keeps each fresh
+   state cheap. */
 static void open_libs(lua_State *L) {
   static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
                                   {LUA_COLIBNAME, luaopen_coroutine},
@@ -46,6 +47,7 @@ static void open_libs(lua_State *L) {
                                   {LUA_STRLIBNAME, luaopen_string},
                                   {LUA_MATHLIBNAME, luaopen_math},
                                   {LUA_DBLIBNAME, luaopen_debug},
+                                  {LUA_IOLIBNAME, luaopen_io},
                                   {NULL, NULL}};
   const luaL_Reg *l;
   for (l = libs; l->func != NULL; l++) {

@@ -32,7 +32,7 @@ for bin in "$@"; do
   dirs=("$work")
   [ -d "$seeds" ] && dirs+=("$seeds")
   start=$(date +%s)
-  (cd "$root" && "$bin" "${args[@]}" "${dirs[@]}") >"$log" 2>&1
+  (cd "$root" && "$bin" "${args[@]}" "${dirs[@]}") </dev/null >"$log" 2>&1
   rc=$?
   took=$(($(date +%s) - start))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
