@@ -190,7 +190,7 @@ end
 -- where they are numbers.
 function B.kv(out)
   local t = {}
-  for k, v in tostring(out or ""):gmatch("([%w_]+)=([^\n]*)") do
+  for k, v in tostring(out or ""):gmatch("([%w_]+)=([^\t\n]*)") do
     t[k] = tonumber(v) or v
   end
   return t
