@@ -96,7 +96,9 @@ function B.ratio(a, b)
 end
 
 -- Run a shell command; return its stdout, and its peak RSS in bytes when
--- GNU time is available (/usr/bin/time -v), else nil.
+-- GNU time is available (/usr/bin/time -v), else nil; then ok, how, code
+-- as io.popen's close gives them, and everything GNU time reported (the
+-- child's getrusage: "Voluntary context switches" = 12, ...) as a table.
 function B.run(cmd)
   local tmp = os.tmpname()
   local timed = io.open("/usr/bin/time", "r")
@@ -105,16 +107,18 @@ function B.run(cmd)
   local p = assert(io.popen(full))
   local out = p:read("a")
   local ok, how, code = p:close()
-  local peak
+  local peak, usage
   local f = io.open(tmp, "r")
   if f then
     local t = f:read("a")
     f:close()
     local kb = t:match("Maximum resident set size %(kbytes%): (%d+)")
     peak = kb and tonumber(kb) * 1024
+    usage = {}
+    for k, v in t:gmatch("\n%s*([^:\n]+): ([^\n]*)") do usage[k] = tonumber(v) or v end
   end
   os.remove(tmp)
-  return out, peak, ok, how, code
+  return out, peak, ok, how, code, usage
 end
 
 -- The Lua interpreter running this script, with the flags to reach the
@@ -196,7 +200,7 @@ function B.kv(out)
   return t
 end
 
--- B.child(code [, opts]) -> out, peak_rss, ok, kv, exitcode
+-- B.child(code [, opts]) -> out, peak_rss, ok, kv, exitcode, usage
 -- Runs Lua source `code` in a fresh interpreter that sees the same
 -- package.path/cpath as this process (so it loads the same fastmatch), with
 -- stdout and stderr together in `out`; peak_rss from /usr/bin/time when
@@ -204,7 +208,8 @@ end
 -- opts.cpath: a directory holding fastmatch/core.so to load instead (a
 -- build variant); opts.args: arguments for the script; opts.prefix: a
 -- command to run the interpreter under ("heaptrack -o x", "perf stat");
--- opts.timeout: seconds (default 600).  kv: the child's key=value lines.
+-- opts.timeout: seconds (default 600).  kv: the child's key=value lines;
+-- usage: what GNU time reported (see B.run).
 function B.child(code, opts)
   opts = opts or {}
   local file = os.tmpname()
@@ -218,9 +223,9 @@ function B.child(code, opts)
   local cmd = ("env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s%s%s %s %s %s 2>&1"):format(
     B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
     B.shq(B.lua()), opts.flags or "", B.shq(file), opts.args or "")
-  local out, peak, ok, _, code = B.run(cmd)
+  local out, peak, ok, _, code, usage = B.run(cmd)
   os.remove(file)
-  return out, peak, ok, B.kv(out), code
+  return out, peak, ok, B.kv(out), code, usage
 end
 
 -- B.judge(measured, lo [, hi]) -> "confirmed" | "weaker" | "stronger"
