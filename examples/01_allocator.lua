@@ -40,7 +40,7 @@ return B.experiment({
              before = { unit = "s", what = "default allocator" },
              after = { unit = "s", what = "mimalloc" } }
   end
-  local n = B.size(300000, 20000)
+  local n = B.size(300000, 60000)
   local runs = B.quick and 1 or 3
   local t = { default = {}, mimalloc = {} }
   local peak = {}

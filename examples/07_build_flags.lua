@@ -72,7 +72,8 @@ return B.experiment({
              before = { unit = "s", what = "-O2 build" }, after = { unit = "s", what = "-O3 -flto build" } }
   end
   for _, v in ipairs(VARIANTS) do
-    local cmd = ("make -C %s --no-print-directory VARIANT=%s CFLAGS=%s all 2>&1"):format(
+    -- env -u: a surrounding make's command-line variables (MAKEFLAGS) must not leak in
+    local cmd = ("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C %s --no-print-directory VARIANT=%s CFLAGS=%s all 2>&1"):format(
       B.shq(B.root), v.name, B.shq(v.cflags))
     local p = assert(io.popen(cmd))
     local log = p:read("a")
@@ -80,7 +81,7 @@ return B.experiment({
     v.dir = B.root .. "/build/" .. v.name
     v.t = {}
   end
-  local n = B.size(2000000, 20000)
+  local n = B.size(2000000, 200000)
   local runs = B.quick and 1 or 3
   local kind
   for _ = 1, runs do

@@ -60,7 +60,7 @@ return B.experiment({
   end
   local cpath, build = nil, "the module found on package.cpath"
   if B.root then
-    local p = assert(io.popen(("make -C %s --no-print-directory MIMALLOC=0 all 2>&1"):format(B.shq(B.root))))
+    local p = assert(io.popen(("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C %s --no-print-directory MIMALLOC=0 all 2>&1"):format(B.shq(B.root))))
     local log = p:read("a")
     if not p:close() then error("make MIMALLOC=0 failed: " .. log:sub(-300)) end
     cpath, build = B.root .. "/build/libc", "build/libc (make MIMALLOC=0)"

@@ -211,11 +211,18 @@ end
 -- opts.timeout: seconds (default 600).  kv: the child's key=value lines;
 -- usage: what GNU time reported (see B.run).
 function B.child(code, opts)
-  opts = opts or {}
   local file = os.tmpname()
   local f = assert(io.open(file, "w"))
   f:write(code)
   f:close()
+  local out, peak, ok, kv, code_, usage = B.script(file, opts)
+  os.remove(file)
+  return out, peak, ok, kv, code_, usage
+end
+
+-- B.script(path [, opts]) -> the same as B.child, for a script file.
+function B.script(file, opts)
+  opts = opts or {}
   local cpath = package.cpath
   if opts.cpath then cpath = opts.cpath .. "/?.so;" .. cpath end
   local timeout = ""
@@ -224,7 +231,6 @@ function B.child(code, opts)
     B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
     B.shq(B.lua()), opts.flags or "", B.shq(file), opts.args or "")
   local out, peak, ok, _, code, usage = B.run(cmd)
-  os.remove(file)
   return out, peak, ok, B.kv(out), code, usage
 end
 
@@ -536,12 +542,12 @@ end
 -- The same table for a terminal.
 function B.text_table(results)
   local o = {}
-  o[#o + 1] = ("%-3s %-40s %-22s %-20s %-20s %s"):format("#", "experiment", "claim", "measured", "verdict", "why")
+  o[#o + 1] = ("%-3s %-40s %-26s %-28s %-20s %s"):format("#", "experiment", "claim", "measured", "verdict", "why")
   for _, r in ipairs(results) do
     local claim = r.claim_value and (B.fmt(r.claim_value) .. " " .. (r.metric or "")) or "(a method)"
     local m = r.measured and (B.fmt(r.measured) .. " " .. (r.metric or "")) or "n/a"
-    o[#o + 1] = ("%-3d %-40s %-22s %-20s %-20s %s"):format(r.id, r.title:sub(1, 40), claim:sub(1, 22),
-      m:sub(1, 20), r.verdict, r.why or "")
+    o[#o + 1] = ("%-3d %-40s %-26s %-28s %-20s %s"):format(r.id, r.title:sub(1, 40), claim:sub(1, 26),
+      m:sub(1, 28), r.verdict, r.why or "")
   end
   return table.concat(o, "\n")
 end
@@ -587,23 +593,28 @@ function B.svg(results, versions)
   for i, r in ipairs(results) do
     local y = top + (i - 1) * rowh
     o[#o + 1] = ('<text x="%d" y="%d" text-anchor="end">%02d %s</text>'):format(left - 8, y + 16, r.id, xml(r.title:sub(1, 44)))
-    local x0 = x(10 ^ d0)
+    -- bars grow from 1 (no change): right for a gain, left for a loss
+    local x1 = x(1)
+    local function bar(v, yy, fill, title)
+      local xv = x(v)
+      o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>'):format(
+        math.min(x1, xv) - (math.abs(xv - x1) < 2 and 1 or 0), yy, math.max(2, math.abs(xv - x1)), barh, fill, xml(title))
+      return math.max(x1, xv)
+    end
     if type(r.claim_value) == "number" and r.claim_value > 0 then
-      o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#bdbdbd"><title>claim: %s</title></rect>'):format(
-        x0, y + 2, math.max(1, x(r.claim_value) - x0), barh, xml(r.claim))
+      bar(r.claim_value, y + 2, "#bdbdbd", "claim: " .. r.claim)
     end
     if type(r.measured) == "number" and r.measured > 0 and r.measured < math.huge then
-      local xm = x(r.measured)
-      o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>'):format(
-        x0, y + 2 + barh, math.max(1, xm - x0), barh, colour[r.verdict] or "#000", xml(r.why or ""))
+      local xm = bar(r.measured, y + 2 + barh, colour[r.verdict] or "#000", r.why or "")
       o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11">%s %s, %s%s</text>'):format(xm + 4, y + 2 + 2 * barh - 2,
         B.fmt(r.measured), xml(r.metric or ""), xml(r.verdict), r.claim_value and "" or " (method)")
     else
-      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11" fill="#555">%s</text>'):format(x0 + 4, y + 2 + 2 * barh - 2,
+      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11" fill="#555">%s</text>'):format(x(1) + 4, y + 2 + 2 * barh - 2,
         xml(r.verdict .. ": " .. (r.why or "")))
     end
   end
-  o[#o + 1] = ('<text x="%d" y="%d" fill="#555">times better (or MB saved, per row), log scale; 1 = no change</text>'):format(left, h - 12)
+  o[#o + 1] = ('<text x="%d" y="%d" fill="#555">in each row\'s metric (times better, or MB saved), log scale, bars from 1 = no change. ' ..
+    'Grey: the guide\'s claim; green confirmed, red weaker, blue stronger.</text>'):format(10, h - 12)
   o[#o + 1] = "</svg>"
   return table.concat(o, "\n") .. "\n"
 end
