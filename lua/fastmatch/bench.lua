@@ -53,6 +53,9 @@ end
 -- Cases are interleaved run by run, so a noisy moment hurts all of them
 -- alike.  Prints ns/op (when n is given) and, for each later case, how many
 -- times faster the first case is (this case's median / the first's).
+-- Each result (res[i] and res[name]): name, seconds (median wall), samples,
+-- n, ns_op, speedup, cpu (median os.clock seconds), cpu_speedup.
+-- opts: runs, warmup, silent.
 function B.compare(title, cases, opts)
   opts = opts or {}
   local runs = opts.runs or (B.quick and 1 or 5)
@@ -62,22 +65,29 @@ function B.compare(title, cases, opts)
     samples[i] = {}
     for _ = 1, warm do c.fn() end
   end
+  local cpu = {}
+  for i = 1, #cases do cpu[i] = {} end
   for r = 1, runs do
     for i, c in ipairs(cases) do
       collectgarbage()
-      local t0 = fm.now()
+      local c0, t0 = os.clock(), fm.now()
       c.fn()
       samples[i][r] = fm.now() - t0
+      cpu[i][r] = os.clock() - c0
     end
   end
   local res = {}
-  local base = median(samples[1])
+  local base, cbase = median(samples[1]), median(cpu[1])
   if title then print(("-- %s"):format(title)) end
   for i, c in ipairs(cases) do
     local m = median(samples[i])
     local r = { name = c.name, seconds = m, samples = samples[i], n = c.n,
                 ns_op = c.n and m / c.n * 1e9 or nil,
                 speedup = base > 0 and m > 0 and m / base or nil }
+    -- CPU time (os.clock) beside wall time: on a shared machine it is the
+    -- steadier of the two for single-threaded work
+    r.cpu = median(cpu[i])
+    r.cpu_speedup = cbase > 0 and r.cpu > 0 and r.cpu / cbase or nil
     res[i] = r
     res[c.name] = r
     if not opts.silent then
@@ -87,6 +97,19 @@ function B.compare(title, cases, opts)
     end
   end
   return res
+end
+
+-- B.memory(fn) -> bytes the Lua heap grew by while fn's result is alive
+-- (full collections before and after), the result, and fm.memstats() taken
+-- then (peak_rss etc.).  fn returns what to keep alive for the measurement.
+function B.memory(fn)
+  collectgarbage(); collectgarbage()
+  local base = collectgarbage("count")
+  local keep = fn()
+  collectgarbage(); collectgarbage()
+  local grown = (collectgarbage("count") - base) * 1024
+  local m = fm.memstats()
+  return grown, keep, m
 end
 
 -- ratio of two medians (a / b); nil when b is 0
