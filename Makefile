@@ -60,8 +60,8 @@ endif
 FLAGS_STAMP := build/$(VARIANT)/flags
 FLAGS_NOW   := $(CC) $(FM_CPPFLAGS) $(FM_CFLAGS) $(FM_LDFLAGS) $(FM_LIBS)
 
-.PHONY: all deps deps-harden test test-one bench experiments install clean FORCE \
-        sanitize valgrind fuzz fuzz-build
+.PHONY: all deps deps-harden deps-experiments test test-one bench experiments install clean \
+        FORCE sanitize valgrind fuzz fuzz-build
 all: $(SO)
 
 $(FLAGS_STAMP): FORCE
@@ -119,7 +119,22 @@ test-one: all
 bench: deps all
 	$(RUNENV) $(LUA) examples/run_all.lua --bench $(if $(QUICK),--quick)
 
-experiments: deps all
+# The experiments also use heaptrack (experiment 14); it is optional: when it
+# cannot be installed, the experiment says so and the rest runs.
+DEB_EXPERIMENTS ?= heaptrack
+deps-experiments: deps
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  for p in $(DEB_EXPERIMENTS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' && continue; \
+	    echo "fastmatch: installing $$p (optional, for the experiments)"; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1 || \
+	    { $$sudo apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1; } || \
+	    echo "fastmatch: could not install $$p; the experiment that uses it will say so"; \
+	  done; \
+	fi
+
+experiments: deps-experiments all
 	$(RUNENV) $(LUA) examples/run_all.lua --experiments $(if $(QUICK),--quick)
 
 # ---------------------------------------------------------------- hardening
