@@ -465,9 +465,16 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
   fm_regex *r;
   int sub;
   pidx = lua_absindex(L, pidx);
-  if (!rex && (oidx == 0 || lua_isnoneornil(L, oidx)))
+  if (!rex && (oidx == 0 || lua_isnoneornil(L, oidx))) {
+    /* the common case, kept short: one table lookup */
+    lua_pushvalue(L, pidx);
+    if (lua_rawget(L, UV_DEFSUB) == LUA_TUSERDATA) {
+      r = (fm_regex *)lua_touserdata(L, -1);
+      goto hit;
+    }
+    lua_pop(L, 1);
     lua_pushvalue(L, UV_DEFSUB);
-  else {
+  } else {
     int t;
     if (rex) t = lua_rawgeti(L, UV_ROOT, cf);
     else {
@@ -491,25 +498,18 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
   sub = lua_gettop(L);
   lua_pushvalue(L, pidx);
   if (lua_rawget(L, sub) == LUA_TUSERDATA) {
+    /* the sub-table stays below the object: harmless, saves a rotate */
     r = (fm_regex *)lua_touserdata(L, -1);
-    lua_remove(L, sub);
-    st->hits++;
-    if (st->head != r) {
-      lru_unlink(st, r);
-      lru_push(st, r);
-    }
-    return r;
+    goto hit;
   }
   lua_pop(L, 1);
   st->misses++;
   if (rex) {
     lua_pushinteger(L, cf);
     r = rx_compile(L, pidx, (uint32_t)cf, 1, lua_gettop(L), NULL, 0, NULL);
-    lua_remove(L, -2);
   } else if (oidx == 0 || lua_isnoneornil(L, oidx)) {
     lua_pushliteral(L, "");
     r = rx_compile(L, pidx, 0, 0, lua_gettop(L), NULL, 0, NULL);
-    lua_remove(L, -2);
   } else {
     size_t ol;
     const char *o = lua_tolstring(L, oidx, &ol);
@@ -524,7 +524,13 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     st->size++;
     while (st->size > st->capacity) cache_evict_tail(L, st);
   }
-  lua_remove(L, sub);
+  return r;
+hit:
+  st->hits++;
+  if (st->head != r) {
+    lru_unlink(st, r);
+    lru_push(st, r);
+  }
   return r;
 }
 
