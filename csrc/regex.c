@@ -1415,7 +1415,7 @@ static int fm_tostring(lua_State *L) {
 #define F(x) {#x, PCRE2_##x}
 static const struct {
   const char *name;
-  int value;
+  int value; /* as int, like lrexlib: PCRE2_ANCHORED reads negative */
 } rx_flagtab[] = {
   F(ALLOW_EMPTY_CLASS), F(ALT_BSUX), F(ALT_CIRCUMFLEX), F(ALT_VERBNAMES),
   F(ANCHORED), F(AUTO_CALLOUT), F(BSR_ANYCRLF), F(BSR_UNICODE), F(CASELESS),

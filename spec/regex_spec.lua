@@ -505,6 +505,11 @@ describe("large subjects", function()
       print("SKIP: large subjects: less than 6 GiB of memory available")
       return
     end
+    local suite = os.getenv("FM_SUITE")
+    if suite and suite ~= "default" then -- allocator-independent; slow to build
+      print("SKIP: large subjects: run in the default suite only (" .. suite .. ")")
+      return
+    end
     -- string.rep stops at 2 GiB - 1: concatenate two halves and a tail
     local half = string.rep("a", 1 << 20):rep(1 << 10) -- 1 GiB, fast
     local s = half .. half .. string.rep("a", 1 << 20):rep(100):sub(7) .. "needle"
