@@ -198,6 +198,26 @@ static size_t rx_nextchar(const fm_regex *r, const char *s, size_t n,
   return p;
 }
 
+/* First occurrence of p[0..m) in s[0..n) (m > 0).  memchr on the first byte
+   and memcmp, as Lua's lmemfind: short needles in short lines are found
+   faster than memmem's setup.  After a few false starts (a hostile
+   haystack like "aaaa...") it hands over to memmem, which is linear. */
+static const char *rx_memfind(const char *s, size_t n, const char *p,
+                              size_t m) {
+  const char *end = s + n, *q = s;
+  int misses = 0;
+  if (m > n) return NULL;
+  if (m == 1) return (const char *)memchr(s, p[0], n);
+  while ((size_t)(end - q) >= m) {
+    q = (const char *)memchr(q, p[0], (size_t)(end - q) - m + 1);
+    if (q == NULL) return NULL;
+    if (memcmp(q + 1, p + 1, m - 1) == 0) return q;
+    q++;
+    if (++misses > 8) return (const char *)memmem(q, (size_t)(end - q), p, m);
+  }
+  return NULL;
+}
+
 /* One match at off.  1 = match (ov valid), 0 = none, < 0 = FM_E* code. */
 static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                    uint32_t ef) {
@@ -205,7 +225,9 @@ static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
   if (ef == 0) {
     if (n - off < r->minlen) return 0;
     if (r->literal) {
-      const char *p = memmem(s + off, n - off, r->pat, r->patlen);
+      const char *p = r->patlen == 0
+                          ? s + off
+                          : rx_memfind(s + off, n - off, r->pat, r->patlen);
       if (p == NULL) return 0;
       r->ov[0] = (PCRE2_SIZE)(p - s);
       r->ov[1] = r->ov[0] + r->patlen;
@@ -461,11 +483,10 @@ static void cache_evict_tail(lua_State *L, rx_state *st) {
    into it; left on the stack top (anchoring it for this call). */
 static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
                            lua_Integer cf) {
-  rx_state *st = (rx_state *)lua_touserdata(L, UV_STATE);
+  rx_state *st;
   fm_regex *r;
-  int sub;
-  pidx = lua_absindex(L, pidx);
-  if (!rex && (oidx == 0 || lua_isnoneornil(L, oidx))) {
+  int sub, noopts = !rex && (oidx == 0 || lua_isnoneornil(L, oidx));
+  if (noopts) {
     /* the common case, kept short: one table lookup */
     lua_pushvalue(L, pidx);
     if (lua_rawget(L, UV_DEFSUB) == LUA_TUSERDATA) {
@@ -503,11 +524,12 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     goto hit;
   }
   lua_pop(L, 1);
+  st = (rx_state *)lua_touserdata(L, UV_STATE);
   st->misses++;
   if (rex) {
     lua_pushinteger(L, cf);
     r = rx_compile(L, pidx, (uint32_t)cf, 1, lua_gettop(L), NULL, 0, NULL);
-  } else if (oidx == 0 || lua_isnoneornil(L, oidx)) {
+  } else if (noopts) {
     lua_pushliteral(L, "");
     r = rx_compile(L, pidx, 0, 0, lua_gettop(L), NULL, 0, NULL);
   } else {
@@ -526,6 +548,7 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
   }
   return r;
 hit:
+  st = r->st;
   st->hits++;
   if (st->head != r) {
     lru_unlink(st, r);
@@ -549,7 +572,7 @@ static fm_regex *rx_test_ud(lua_State *L, int idx) {
 /* fm face: the pattern argument (string or compiled object) */
 static fm_regex *fm_arg(lua_State *L, int pidx, int oidx, int nargs) {
   fm_regex *r;
-  lua_settop(L, nargs); /* what we push lands above the arguments */
+  if (nargs) lua_settop(L, nargs); /* what we push lands above the args */
   if (lua_type(L, pidx) == LUA_TSTRING) return rx_cached(L, pidx, oidx, 0, 0);
   r = rx_test_ud(L, pidx);
   if (r == NULL) luaL_typeerror(L, pidx, "string or compiled regex");
@@ -645,12 +668,11 @@ static void push_names(lua_State *L, const fm_regex *r, const char *s) {
 
 enum { M_TEST, M_FIND, M_MATCH, M_TFIND, M_REXEXEC };
 
-static int rx_find(lua_State *L, fm_regex *r, int sidx, int initidx,
-                   uint32_t ef, int method) {
-  size_t n, off;
-  const char *s = rx_subject(L, sidx, &n);
+/* off == SIZE_MAX: init lay past the end */
+static int rx_find_at(lua_State *L, fm_regex *r, const char *s, size_t n,
+                      size_t off, uint32_t ef, int method) {
   int rc;
-  if (!rx_init(L, initidx, n, &off)) goto nomatch;
+  if (off == SIZE_MAX) goto nomatch;
   rx_checkutf(L, r, s, n);
   rc = rx_exec(r, s, n, off, ef);
   if (rc == 0) goto nomatch;
@@ -697,6 +719,14 @@ nomatch:
   if (method == M_TEST) lua_pushboolean(L, 0);
   else lua_pushnil(L);
   return 1;
+}
+
+static int rx_find(lua_State *L, fm_regex *r, int sidx, int initidx,
+                   uint32_t ef, int method) {
+  size_t n, off;
+  const char *s = rx_subject(L, sidx, &n);
+  if (!rx_init(L, initidx, n, &off)) off = SIZE_MAX;
+  return rx_find_at(L, r, s, n, off, ef, method);
 }
 
 /* ---------------------------------------------------------------------
@@ -1167,6 +1197,17 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
   return r;
 }
 
+/* find/match/test/exec (s, pattern, [init], [opts]): the arguments are
+   read before the cached object is pushed, so no settop is needed */
+static int fm_findfunc(lua_State *L, int method) {
+  size_t n, off;
+  const char *s = rx_subject(L, 1, &n);
+  fm_regex *r;
+  if (!rx_init(L, 3, n, &off)) off = SIZE_MAX;
+  r = fm_arg(L, 2, 4, 0);
+  return rx_find_at(L, r, s, n, off, 0, method);
+}
+
 static int l_compile(lua_State *L) {
   uint32_t f = 0;
   luaL_checktype(L, 1, LUA_TSTRING);
@@ -1185,20 +1226,16 @@ static int l_compile(lua_State *L) {
 }
 
 static int l_find(lua_State *L) {
-  fm_regex *r = fm_arg(L, 2, 4, 4);
-  return rx_find(L, r, 1, 3, 0, M_FIND);
+  return fm_findfunc(L, M_FIND);
 }
 static int l_match(lua_State *L) {
-  fm_regex *r = fm_arg(L, 2, 4, 4);
-  return rx_find(L, r, 1, 3, 0, M_MATCH);
+  return fm_findfunc(L, M_MATCH);
 }
 static int l_test(lua_State *L) {
-  fm_regex *r = fm_arg(L, 2, 4, 4);
-  return rx_find(L, r, 1, 3, 0, M_TEST);
+  return fm_findfunc(L, M_TEST);
 }
 static int l_exec(lua_State *L) {
-  fm_regex *r = fm_arg(L, 2, 4, 4);
-  return rx_find(L, r, 1, 3, 0, M_TFIND);
+  return fm_findfunc(L, M_TFIND);
 }
 
 static int fm_gmatch_common(lua_State *L, fm_regex *r, int sidx, int iidx) {

@@ -155,9 +155,9 @@ describe("fastmatch.rex", function()
 
   local pats, subs = {}, {}
   for _, p in ipairs(PATTERNS) do pats[#pats + 1] = p end
-  for _ = 1, 80 do pats[#pats + 1] = rnd_pattern() end
+  for _ = 1, 40 do pats[#pats + 1] = rnd_pattern() end
   for _, s in ipairs(SUBJECTS) do subs[#subs + 1] = s end
-  for _ = 1, 20 do subs[#subs + 1] = rnd_subject() end
+  for _ = 1, 12 do subs[#subs + 1] = rnd_subject() end
 
   describe("against rex_pcre2 " .. oracle.version(), function()
     it("find, match and count agree (string patterns, init, cf)", function()
