@@ -1200,10 +1200,27 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
 /* find/match/test/exec (s, pattern, [init], [opts]): the arguments are
    read before the cached object is pushed, so no settop is needed */
 static int fm_findfunc(lua_State *L, int method) {
-  size_t n, off;
+  size_t n, off = 0;
   const char *s = rx_subject(L, 1, &n);
+  int top = lua_gettop(L);
   fm_regex *r;
-  if (!rx_init(L, 3, n, &off)) off = SIZE_MAX;
+  if (top >= 3 && !rx_init(L, 3, n, &off)) off = SIZE_MAX;
+  if (top <= 3 && lua_type(L, 2) == LUA_TSTRING) {
+    /* the hot case: string pattern, no options, cached */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, UV_DEFSUB) == LUA_TUSERDATA) {
+      rx_state *st;
+      r = (fm_regex *)lua_touserdata(L, -1);
+      st = r->st;
+      st->hits++;
+      if (st->head != r) {
+        lru_unlink(st, r);
+        lru_push(st, r);
+      }
+      return rx_find_at(L, r, s, n, off, 0, method);
+    }
+    lua_pop(L, 1);
+  }
   r = fm_arg(L, 2, 4, 0);
   return rx_find_at(L, r, s, n, off, 0, method);
 }
