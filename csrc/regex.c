@@ -1387,6 +1387,7 @@ static int m_exec(lua_State *L) {
 static int m_gmatch(lua_State *L) {
   fm_regex *r = check_self(L, 0);
   rx_subject(L, 2, NULL);
+  lua_settop(L, 3); /* the object pushed next must not pose as init */
   lua_pushvalue(L, 1);
   return fm_gmatch_common(L, r, 2, 3);
 }
@@ -1396,6 +1397,7 @@ static int m_gsub(lua_State *L) {
 static int m_split(lua_State *L) {
   fm_regex *r = check_self(L, 0);
   rx_subject(L, 2, NULL);
+  lua_settop(L, 3); /* the object pushed next must not pose as max */
   lua_pushvalue(L, 1);
   return fm_split_common(L, r, 2, 3);
 }

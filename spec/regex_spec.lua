@@ -164,6 +164,9 @@ describe("re:gmatch", function()
   end
   it("iterates over whole matches", function()
     assert.same({ "one", "two", "three" }, all(fm.compile("\\w+"), "one two  three"))
+    local out = {}
+    for w in fm.compile("\\d"):gmatch("a1b2") do out[#out + 1] = w end -- no init argument
+    assert.same({ "1", "2" }, out)
   end)
   it("iterates over captures", function()
     assert.same({ "a|1", "b|2" }, all(fm.compile("(\\w)=(\\d)"), "a=1, b=2"))
@@ -253,6 +256,11 @@ describe("re:split", function()
     for p in re:split(s, max) do out[#out + 1] = p end
     return out
   end
+  it("works without a max argument", function()
+    local out = {}
+    for p in fm.compile(","):split("x,y") do out[#out + 1] = p end
+    assert.same({ "x", "y" }, out)
+  end)
   it("yields the pieces between matches", function()
     assert.same({ "a", "b", "", "c" }, all(fm.compile(","), "a,b,,c"))
     assert.same({ "a", "b", "" }, all(fm.compile(","), "a,b,"))
