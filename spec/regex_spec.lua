@@ -18,6 +18,11 @@ describe("fm.compile", function()
     assert.is_true(fm.compile("a+b"):info().jit)
   end)
 
+  it("has a JIT stack big enough for deep patterns (PCRE2's default 32 KiB is not)", function()
+    local s = ("ab"):rep(20000)
+    assert.same({ 1, 40000, "b", n = 3 }, pack(fm.find(s, "^(a|b)*$")))
+  end)
+
   it("accepts each option letter imsxuUaD", function()
     assert.is_true(fm.compile("abc", "i"):test("xABCx"))
     assert.is_false(fm.compile("abc"):test("xABCx"))
