@@ -37,10 +37,14 @@ size_t fm_utf8_check(const char *s, size_t n) {
       i++;
       continue;
     }
-    if (c >= 0xC2 && c <= 0xDF) k = 1, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) k = 2, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) k = 3, cp = c & 0x07, min = 0x10000;
-    else return i;
+    if (c >= 0xC2 && c <= 0xDF)
+      k = 1, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+      k = 2, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+      k = 3, cp = c & 0x07, min = 0x10000;
+    else
+      return i;
     if (n - i <= k) return i;
     for (size_t j = 1; j <= k; j++) {
       if ((p[i + j] & 0xC0) != 0x80) return i;
@@ -71,7 +75,8 @@ size_t fm_tpl_parse(const char *t, size_t n, int mode, fm_tpl_item *out,
   } while (0)
   while (i < n) {
     size_t j = i;
-    while (j < n && t[j] != '%') j++;
+    while (j < n && t[j] != '%')
+      j++;
     if (j > i) TPL_PUT(FM_TPL_TEXT, i, j - i);
     if (j >= n) break;
     /* t[j] == '%' */
@@ -100,7 +105,8 @@ size_t fm_tpl_parse(const char *t, size_t n, int mode, fm_tpl_item *out,
       }
       if (digits) {
         size_t g = 0;
-        for (size_t x = a; x < e; x++) g = g * 10 + (size_t)(t[x] - '0');
+        for (size_t x = a; x < e; x++)
+          g = g * 10 + (size_t)(t[x] - '0');
         TPL_PUT(FM_TPL_GROUP, g, 0);
       } else
         TPL_PUT(FM_TPL_NAME, a, e - a);
@@ -156,7 +162,8 @@ typedef struct rx_state {
 
 /* upvalues shared by the module functions and methods */
 #define UV_STATE lua_upvalueindex(1)
-#define UV_ROOT lua_upvalueindex(2) /* cache: options key -> {pattern -> obj} */
+/* cache: options key -> {pattern -> obj} */
+#define UV_ROOT lua_upvalueindex(2)
 #define UV_FMMT lua_upvalueindex(3)
 #define UV_REXMT lua_upvalueindex(4)
 #define UV_DEFSUB lua_upvalueindex(5) /* cache table for options "" */
@@ -180,9 +187,9 @@ struct fm_regex {
   size_t patlen;
   const char *key; /* cache key of a fm object: its options (uservalue 2) */
   size_t keylen;
-  lua_Integer cf;   /* compile flags (the cache key of a rex object) */
+  lua_Integer cf; /* compile flags (the cache key of a rex object) */
   uint32_t ncap, minlen;
-  int lastrc;       /* raw PCRE2 code of the last failed match */
+  int lastrc; /* raw PCRE2 code of the last failed match */
   unsigned char jit, literal, utf, prevalidate, rex, incache;
   fm_regex *prev, *next;
 };
@@ -194,7 +201,8 @@ static size_t rx_nextchar(const fm_regex *r, const char *s, size_t n,
                           size_t p) {
   p++;
   if (r->utf)
-    while (p < n && ((unsigned char)s[p] & 0xC0) == 0x80) p++;
+    while (p < n && ((unsigned char)s[p] & 0xC0) == 0x80)
+      p++;
   return p;
 }
 
@@ -247,12 +255,17 @@ static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
   if (rc >= 0) return 1;
   r->lastrc = rc;
   switch (rc) {
-  case PCRE2_ERROR_NOMATCH: return 0;
+  case PCRE2_ERROR_NOMATCH:
+    return 0;
   case PCRE2_ERROR_MATCHLIMIT:
-  case PCRE2_ERROR_JIT_STACKLIMIT: return FM_EMATCHLIMIT;
-  case PCRE2_ERROR_DEPTHLIMIT: return FM_EDEPTHLIMIT;
-  case PCRE2_ERROR_HEAPLIMIT: return FM_EHEAPLIMIT;
-  case PCRE2_ERROR_NOMEMORY: return FM_ENOMEM;
+  case PCRE2_ERROR_JIT_STACKLIMIT:
+    return FM_EMATCHLIMIT;
+  case PCRE2_ERROR_DEPTHLIMIT:
+    return FM_EDEPTHLIMIT;
+  case PCRE2_ERROR_HEAPLIMIT:
+    return FM_EHEAPLIMIT;
+  case PCRE2_ERROR_NOMEMORY:
+    return FM_ENOMEM;
   default:
     if (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21)
       return FM_EUTF;
@@ -314,14 +327,30 @@ static uint32_t rx_fmopts(lua_State *L, int arg, const char *o, size_t n) {
   uint32_t f = 0;
   for (size_t i = 0; i < n; i++) {
     switch (o[i]) {
-    case 'i': f |= PCRE2_CASELESS; break;
-    case 'm': f |= PCRE2_MULTILINE; break;
-    case 's': f |= PCRE2_DOTALL; break;
-    case 'x': f |= PCRE2_EXTENDED; break;
-    case 'u': f |= PCRE2_UTF | PCRE2_UCP; break;
-    case 'U': f |= PCRE2_UNGREEDY; break;
-    case 'a': f |= PCRE2_ANCHORED; break;
-    case 'D': f |= PCRE2_DUPNAMES; break;
+    case 'i':
+      f |= PCRE2_CASELESS;
+      break;
+    case 'm':
+      f |= PCRE2_MULTILINE;
+      break;
+    case 's':
+      f |= PCRE2_DOTALL;
+      break;
+    case 'x':
+      f |= PCRE2_EXTENDED;
+      break;
+    case 'u':
+      f |= PCRE2_UTF | PCRE2_UCP;
+      break;
+    case 'U':
+      f |= PCRE2_UNGREEDY;
+      break;
+    case 'a':
+      f |= PCRE2_ANCHORED;
+      break;
+    case 'D':
+      f |= PCRE2_DUPNAMES;
+      break;
     default:
       return (uint32_t)luaL_argerror(
           L, arg,
@@ -383,8 +412,7 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
     char old[256];
     const char *cur = setlocale(LC_CTYPE, NULL);
     snprintf(old, sizeof old, "%s", cur ? cur : "C");
-    if (setlocale(LC_CTYPE, locale) == NULL)
-      luaL_error(L, "cannot set locale");
+    if (setlocale(LC_CTYPE, locale) == NULL) luaL_error(L, "cannot set locale");
     r->tables = pcre2_maketables(gctx());
     setlocale(LC_CTYPE, old);
     tables = r->tables;
@@ -401,8 +429,8 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
     if (pcre2_get_error_message(err, buf, sizeof buf) < 0)
       strcpy((char *)buf, "pattern compile error");
     if (rex)
-      return (fm_regex *)(intptr_t)luaL_error(
-          L, "%s (pattern offset: %d)", (const char *)buf, (int)eo + 1);
+      return (fm_regex *)(intptr_t)luaL_error(L, "%s (pattern offset: %d)",
+                                              (const char *)buf, (int)eo + 1);
     else {
       luaL_Buffer b;
       luaL_buffinit(L, &b);
@@ -444,10 +472,14 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
 ** an eviction looks keys up again.
 ** ------------------------------------------------------------------- */
 static void lru_unlink(rx_state *st, fm_regex *r) {
-  if (r->prev) r->prev->next = r->next;
-  else st->head = r->next;
-  if (r->next) r->next->prev = r->prev;
-  else st->tail = r->prev;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    st->head = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  else
+    st->tail = r->prev;
   r->prev = r->next = NULL;
 }
 
@@ -466,7 +498,8 @@ static void cache_evict_tail(lua_State *L, rx_state *st) {
   r->incache = 0;
   st->size--;
   st->evictions++;
-  if (r->rex) lua_rawgeti(L, UV_ROOT, r->cf);
+  if (r->rex)
+    lua_rawgeti(L, UV_ROOT, r->cf);
   else {
     lua_pushlstring(L, r->key ? r->key : "", r->key ? r->keylen : 0);
     lua_rawget(L, UV_ROOT);
@@ -497,7 +530,8 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     lua_pushvalue(L, UV_DEFSUB);
   } else {
     int t;
-    if (rex) t = lua_rawgeti(L, UV_ROOT, cf);
+    if (rex)
+      t = lua_rawgeti(L, UV_ROOT, cf);
     else {
       luaL_checktype(L, oidx, LUA_TSTRING);
       lua_pushvalue(L, oidx);
@@ -544,7 +578,8 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     lru_push(st, r);
     r->incache = 1;
     st->size++;
-    while (st->size > st->capacity) cache_evict_tail(L, st);
+    while (st->size > st->capacity)
+      cache_evict_tail(L, st);
   }
   return r;
 hit:
@@ -626,8 +661,10 @@ static uint32_t rx_ef(lua_State *L, int idx) {
 static void push_cap(lua_State *L, const fm_regex *r, const char *s,
                      uint32_t i) {
   PCRE2_SIZE a = r->ov[2 * i], b = r->ov[2 * i + 1];
-  if (a == PCRE2_UNSET) lua_pushboolean(L, 0);
-  else lua_pushlstring(L, s + a, b > a ? b - a : 0);
+  if (a == PCRE2_UNSET)
+    lua_pushboolean(L, 0);
+  else
+    lua_pushlstring(L, s + a, b > a ? b - a : 0);
 }
 
 /* captures 1..ncap, or the whole match when there are none */
@@ -637,7 +674,8 @@ static int push_caps(lua_State *L, const fm_regex *r, const char *s) {
     return 1;
   }
   luaL_checkstack(L, (int)r->ncap, "too many captures");
-  for (uint32_t i = 1; i <= r->ncap; i++) push_cap(L, r, s, i);
+  for (uint32_t i = 1; i <= r->ncap; i++)
+    push_cap(L, r, s, i);
   return (int)r->ncap;
 }
 
@@ -678,8 +716,11 @@ static int rx_find_at(lua_State *L, fm_regex *r, const char *s, size_t n,
   if (rc == 0) goto nomatch;
   if (rc < 0) return rx_raise(L, r, rc);
   switch (method) {
-  case M_TEST: lua_pushboolean(L, 1); return 1;
-  case M_MATCH: return push_caps(L, r, s);
+  case M_TEST:
+    lua_pushboolean(L, 1);
+    return 1;
+  case M_MATCH:
+    return push_caps(L, r, s);
   case M_FIND:
     lua_pushinteger(L, (lua_Integer)r->ov[0] + 1);
     lua_pushinteger(L, (lua_Integer)r->ov[1]);
@@ -716,8 +757,10 @@ static int rx_find_at(lua_State *L, fm_regex *r, const char *s, size_t n,
     return 3;
   }
 nomatch:
-  if (method == M_TEST) lua_pushboolean(L, 0);
-  else lua_pushnil(L);
+  if (method == M_TEST)
+    lua_pushboolean(L, 0);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -856,7 +899,8 @@ static int rexsplit_iter(lua_State *L) {
     }
     lua_pushinteger(L, (lua_Integer)me);
     lua_replace(L, lua_upvalueindex(3));
-    lua_pushinteger(L, me > ms ? 0 : (lua_Integer)(rx_nextchar(r, s, n, me) - me));
+    lua_pushinteger(L,
+                    me > ms ? 0 : (lua_Integer)(rx_nextchar(r, s, n, me) - me));
     lua_replace(L, lua_upvalueindex(4));
     lua_pushinteger(L, (lua_Integer)me);
     lua_replace(L, lua_upvalueindex(5));
@@ -897,9 +941,12 @@ static int rx_count(lua_State *L, fm_regex *r, int sidx, uint32_t ef) {
     last = to;
     cnt++;
     if (st < from) st = from;
-    if (st < to) st = to;
-    else if (st < n) st = rx_nextchar(r, s, n, st);
-    else break;
+    if (st < to)
+      st = to;
+    else if (st < n)
+      st = rx_nextchar(r, s, n, st);
+    else
+      break;
   }
   lua_pushinteger(L, cnt);
   return 1;
@@ -933,7 +980,8 @@ static void buf_add(lua_State *L, rx_buf *b, const char *s, size_t k) {
     size_t need = b->n + k, cap = b->cap ? b->cap : 256;
     char *p;
     if (need < b->n) luaL_error(L, "fastmatch: result too large");
-    while (cap < need) cap = cap * 2 > cap ? cap * 2 : need;
+    while (cap < need)
+      cap = cap * 2 > cap ? cap * 2 : need;
     p = (char *)fm_realloc(b->p, cap);
     if (p == NULL) luaL_error(L, "fastmatch: not enough memory");
     b->p = p, b->cap = cap;
@@ -963,8 +1011,10 @@ static void tpl_load(lua_State *L, fm_regex *r, int ridx, rx_tpl *tp,
   int mode = r->rex ? FM_TPL_REX : FM_TPL_LUA;
   size_t k = fm_tpl_parse(t, tl, mode, local, nlocal, &err);
   if (k == (size_t)-1)
-    luaL_error(L, "fastmatch: invalid use of '%%' in replacement string at "
-                  "offset %I", (lua_Integer)err);
+    luaL_error(L,
+               "fastmatch: invalid use of '%%' in replacement string at "
+               "offset %I",
+               (lua_Integer)err);
   tp->it = local;
   if (k > nlocal) { /* a long template: items in a userdata left on the
                        stack, which the caller's frame keeps alive */
@@ -977,11 +1027,15 @@ static void tpl_load(lua_State *L, fm_regex *r, int ridx, rx_tpl *tp,
     fm_tpl_item *x = &tp->it[i];
     if (x->kind == FM_TPL_GROUP) {
       if (x->a > r->ncap) {
-        if (x->a == 1 && r->ncap == 0) x->a = 0;
-        else if (r->rex) luaL_error(L, "invalid capture index");
+        if (x->a == 1 && r->ncap == 0)
+          x->a = 0;
+        else if (r->rex)
+          luaL_error(L, "invalid capture index");
         else
-          luaL_error(L, "fastmatch: invalid capture index %%%d in "
-                        "replacement string", (int)x->a);
+          luaL_error(L,
+                     "fastmatch: invalid capture index %%%d in "
+                     "replacement string",
+                     (int)x->a);
       }
     } else if (x->kind == FM_TPL_NAME) {
       uint32_t cnt = 0, esz = 0, first = 0, found = 0;
@@ -1000,8 +1054,10 @@ static void tpl_load(lua_State *L, fm_regex *r, int ridx, rx_tpl *tp,
       }
       if (found == 0) {
         lua_pushlstring(L, t + x->a, x->b);
-        luaL_error(L, "fastmatch: unknown group name '%s' in replacement "
-                      "string", lua_tostring(L, -1));
+        luaL_error(L,
+                   "fastmatch: unknown group name '%s' in replacement "
+                   "string",
+                   lua_tostring(L, -1));
       }
       x->a = first, x->b = found;
     }
@@ -1017,7 +1073,8 @@ static void tpl_expand(lua_State *L, const fm_regex *r, const rx_tpl *tp,
       buf_add(L, b, tp->t + x->a, x->b);
       continue;
     }
-    if (x->kind == FM_TPL_GROUP) g = (uint32_t)x->a;
+    if (x->kind == FM_TPL_GROUP)
+      g = (uint32_t)x->a;
     else { /* first set group of that name */
       uint32_t esz = 0;
       PCRE2_SPTR tab;
@@ -1073,7 +1130,8 @@ static int rx_gsub(lua_State *L, fm_regex *r, int sidx, int ridx, int nidx,
   if (rtype != LUA_TSTRING && rtype != LUA_TTABLE && rtype != LUA_TFUNCTION)
     luaL_typeerror(L, ridx, "string, table or function");
   if (!lua_isnoneornil(L, nidx)) {
-    if (r->rex && lua_isfunction(L, nidx)) ctl = 1;
+    if (r->rex && lua_isfunction(L, nidx))
+      ctl = 1;
     else if (r->rex && !lua_isnumber(L, nidx))
       luaL_typeerror(L, nidx, "number or function");
     else {
@@ -1129,7 +1187,7 @@ static int rx_gsub(lua_State *L, fm_regex *r, int sidx, int ridx, int nidx,
         tmp->n = 0;
         tpl_expand(L, r, &tp, s, tmp);
         lua_pushlstring(L, tmp->p ? tmp->p : "", tmp->n); /* rep1 */
-        lua_pushvalue(L, -1);                               /* raw */
+        lua_pushvalue(L, -1);                             /* raw */
         sub1 = 1;
       } else {
         repl_value(L, r, ridx, rtype, s); /* raw */
@@ -1170,7 +1228,8 @@ static int rx_gsub(lua_State *L, fm_regex *r, int sidx, int ridx, int nidx,
       lua_pop(L, 4);
     }
     nsub += sub;
-    if (st < to) st = to;
+    if (st < to)
+      st = to;
     else if (st < n) {
       size_t nx = rx_nextchar(r, s, n, st);
       buf_add(L, out, s + st, nx - st);
@@ -1242,18 +1301,10 @@ static int l_compile(lua_State *L) {
   return 1;
 }
 
-static int l_find(lua_State *L) {
-  return fm_findfunc(L, M_FIND);
-}
-static int l_match(lua_State *L) {
-  return fm_findfunc(L, M_MATCH);
-}
-static int l_test(lua_State *L) {
-  return fm_findfunc(L, M_TEST);
-}
-static int l_exec(lua_State *L) {
-  return fm_findfunc(L, M_TFIND);
-}
+static int l_find(lua_State *L) { return fm_findfunc(L, M_FIND); }
+static int l_match(lua_State *L) { return fm_findfunc(L, M_MATCH); }
+static int l_test(lua_State *L) { return fm_findfunc(L, M_TEST); }
+static int l_exec(lua_State *L) { return fm_findfunc(L, M_TFIND); }
 
 static int fm_gmatch_common(lua_State *L, fm_regex *r, int sidx, int iidx) {
   size_t n, off = 0;
@@ -1305,7 +1356,8 @@ static int l_cache_size(lua_State *L) {
   rx_state *st = (rx_state *)lua_touserdata(L, UV_STATE);
   if (!lua_isnoneornil(L, 1)) {
     st->capacity = fm_checksize(L, 1);
-    while (st->size > st->capacity) cache_evict_tail(L, st);
+    while (st->size > st->capacity)
+      cache_evict_tail(L, st);
   }
   lua_pushinteger(L, (lua_Integer)st->capacity);
   return 1;
@@ -1342,8 +1394,8 @@ static uint32_t limit_field(lua_State *L, const char *k, uint32_t cur) {
   }
   v = lua_tointegerx(L, -1, &isnum);
   if (!isnum || v < 1 || v > (lua_Integer)UINT32_MAX)
-    luaL_error(L, "bad field '%s' to 'limits' (integer in [1, %I] expected)",
-               k, (lua_Integer)UINT32_MAX);
+    luaL_error(L, "bad field '%s' to 'limits' (integer in [1, %I] expected)", k,
+               (lua_Integer)UINT32_MAX);
   lua_pop(L, 1);
   return (uint32_t)v;
 }
@@ -1401,9 +1453,7 @@ static int m_split(lua_State *L) {
   lua_pushvalue(L, 1);
   return fm_split_common(L, r, 2, 3);
 }
-static int m_count(lua_State *L) {
-  return rx_count(L, check_self(L, 0), 2, 0);
-}
+static int m_count(lua_State *L) { return rx_count(L, check_self(L, 0), 2, 0); }
 
 static int m_info(lua_State *L) {
   fm_regex *r = check_self(L, 0);
@@ -1456,7 +1506,8 @@ static int fm_index(lua_State *L) {
 
 static int fm_tostring(lua_State *L) {
   fm_regex *r = (fm_regex *)lua_touserdata(L, 1);
-  if (r->code == NULL) lua_pushliteral(L, "fastmatch.regex (closed)");
+  if (r->code == NULL)
+    lua_pushliteral(L, "fastmatch.regex (closed)");
   else {
     lua_getiuservalue(L, 1, 1);
     lua_pushfstring(L, "fastmatch.regex (%p): %s", (void *)r,
@@ -1468,52 +1519,150 @@ static int fm_tostring(lua_State *L) {
 /* ---------------------------------------------------------------------
 ** rex face (lrexlib 2.9 rex_pcre2)
 ** ------------------------------------------------------------------- */
-#define F(x) {#x, PCRE2_##x}
+#define F(x)                                                                   \
+  { #x, PCRE2_##x }
 static const struct {
   const char *name;
   int value; /* as int, like lrexlib: PCRE2_ANCHORED reads negative */
-} rx_flagtab[] = {
-  F(ALLOW_EMPTY_CLASS), F(ALT_BSUX), F(ALT_CIRCUMFLEX), F(ALT_VERBNAMES),
-  F(ANCHORED), F(AUTO_CALLOUT), F(BSR_ANYCRLF), F(BSR_UNICODE), F(CASELESS),
-  F(DFA_RESTART), F(DFA_SHORTEST), F(DOLLAR_ENDONLY), F(DOTALL), F(DUPNAMES),
-  F(ERROR_BADDATA), F(ERROR_BADMAGIC), F(ERROR_BADMODE), F(ERROR_BADOFFSET),
-  F(ERROR_BADOFFSETLIMIT), F(ERROR_BADOPTION), F(ERROR_BADREPESCAPE),
-  F(ERROR_BADREPLACEMENT), F(ERROR_BADSERIALIZEDDATA), F(ERROR_BADSUBSPATTERN),
-  F(ERROR_BADSUBSTITUTION), F(ERROR_BADUTFOFFSET), F(ERROR_CALLOUT),
-  F(ERROR_DFA_BADRESTART), F(ERROR_DFA_RECURSE), F(ERROR_DFA_UCOND),
-  F(ERROR_DFA_UFUNC), F(ERROR_DFA_UITEM), F(ERROR_DFA_WSSIZE),
-  F(ERROR_INTERNAL), F(ERROR_JIT_BADOPTION), F(ERROR_JIT_STACKLIMIT),
-  F(ERROR_MATCHLIMIT), F(ERROR_MIXEDTABLES), F(ERROR_NOMATCH),
-  F(ERROR_NOMEMORY), F(ERROR_NOSUBSTRING), F(ERROR_NOUNIQUESUBSTRING),
-  F(ERROR_NULL), F(ERROR_PARTIAL), F(ERROR_RECURSELOOP),
-  F(ERROR_RECURSIONLIMIT), F(ERROR_REPMISSINGBRACE), F(ERROR_TOOMANYREPLACE),
-  F(ERROR_UNAVAILABLE), F(ERROR_UNSET), F(ERROR_UTF16_ERR1),
-  F(ERROR_UTF16_ERR2), F(ERROR_UTF16_ERR3), F(ERROR_UTF32_ERR1),
-  F(ERROR_UTF32_ERR2), F(ERROR_UTF8_ERR1), F(ERROR_UTF8_ERR10),
-  F(ERROR_UTF8_ERR11), F(ERROR_UTF8_ERR12), F(ERROR_UTF8_ERR13),
-  F(ERROR_UTF8_ERR14), F(ERROR_UTF8_ERR15), F(ERROR_UTF8_ERR16),
-  F(ERROR_UTF8_ERR17), F(ERROR_UTF8_ERR18), F(ERROR_UTF8_ERR19),
-  F(ERROR_UTF8_ERR2), F(ERROR_UTF8_ERR20), F(ERROR_UTF8_ERR21),
-  F(ERROR_UTF8_ERR3), F(ERROR_UTF8_ERR4), F(ERROR_UTF8_ERR5),
-  F(ERROR_UTF8_ERR6), F(ERROR_UTF8_ERR7), F(ERROR_UTF8_ERR8),
-  F(ERROR_UTF8_ERR9), F(EXTENDED), F(FIRSTLINE), F(INFO_ALLOPTIONS),
-  F(INFO_ARGOPTIONS), F(INFO_BACKREFMAX), F(INFO_BSR), F(INFO_CAPTURECOUNT),
-  F(INFO_FIRSTBITMAP), F(INFO_FIRSTCODETYPE), F(INFO_FIRSTCODEUNIT),
-  F(INFO_HASBACKSLASHC), F(INFO_HASCRORLF), F(INFO_JCHANGED), F(INFO_JITSIZE),
-  F(INFO_LASTCODETYPE), F(INFO_LASTCODEUNIT), F(INFO_MATCHEMPTY),
-  F(INFO_MATCHLIMIT), F(INFO_MAXLOOKBEHIND), F(INFO_MINLENGTH),
-  F(INFO_NAMECOUNT), F(INFO_NAMEENTRYSIZE), F(INFO_NAMETABLE), F(INFO_NEWLINE),
-  F(INFO_RECURSIONLIMIT), F(INFO_SIZE), F(JIT_COMPLETE), F(JIT_PARTIAL_HARD),
-  F(JIT_PARTIAL_SOFT), F(MAJOR), F(MATCH_UNSET_BACKREF), F(MINOR),
-  F(MULTILINE), F(NEVER_BACKSLASH_C), F(NEVER_UCP), F(NEVER_UTF),
-  F(NEWLINE_ANY), F(NEWLINE_ANYCRLF), F(NEWLINE_CR), F(NEWLINE_CRLF),
-  F(NEWLINE_LF), F(NOTBOL), F(NOTEMPTY), F(NOTEMPTY_ATSTART), F(NOTEOL),
-  F(NO_AUTO_CAPTURE), F(NO_AUTO_POSSESS), F(NO_DOTSTAR_ANCHOR), F(NO_JIT),
-  F(NO_START_OPTIMIZE), F(NO_UTF_CHECK), F(PARTIAL_HARD), F(PARTIAL_SOFT),
-  F(SUBSTITUTE_EXTENDED), F(SUBSTITUTE_GLOBAL), F(SUBSTITUTE_OVERFLOW_LENGTH),
-  F(SUBSTITUTE_UNKNOWN_UNSET), F(SUBSTITUTE_UNSET_EMPTY), F(UCP), F(UNGREEDY),
-  F(USE_OFFSET_LIMIT), F(UTF),
-  {NULL, 0}};
+} rx_flagtab[] = {F(ALLOW_EMPTY_CLASS),
+                  F(ALT_BSUX),
+                  F(ALT_CIRCUMFLEX),
+                  F(ALT_VERBNAMES),
+                  F(ANCHORED),
+                  F(AUTO_CALLOUT),
+                  F(BSR_ANYCRLF),
+                  F(BSR_UNICODE),
+                  F(CASELESS),
+                  F(DFA_RESTART),
+                  F(DFA_SHORTEST),
+                  F(DOLLAR_ENDONLY),
+                  F(DOTALL),
+                  F(DUPNAMES),
+                  F(ERROR_BADDATA),
+                  F(ERROR_BADMAGIC),
+                  F(ERROR_BADMODE),
+                  F(ERROR_BADOFFSET),
+                  F(ERROR_BADOFFSETLIMIT),
+                  F(ERROR_BADOPTION),
+                  F(ERROR_BADREPESCAPE),
+                  F(ERROR_BADREPLACEMENT),
+                  F(ERROR_BADSERIALIZEDDATA),
+                  F(ERROR_BADSUBSPATTERN),
+                  F(ERROR_BADSUBSTITUTION),
+                  F(ERROR_BADUTFOFFSET),
+                  F(ERROR_CALLOUT),
+                  F(ERROR_DFA_BADRESTART),
+                  F(ERROR_DFA_RECURSE),
+                  F(ERROR_DFA_UCOND),
+                  F(ERROR_DFA_UFUNC),
+                  F(ERROR_DFA_UITEM),
+                  F(ERROR_DFA_WSSIZE),
+                  F(ERROR_INTERNAL),
+                  F(ERROR_JIT_BADOPTION),
+                  F(ERROR_JIT_STACKLIMIT),
+                  F(ERROR_MATCHLIMIT),
+                  F(ERROR_MIXEDTABLES),
+                  F(ERROR_NOMATCH),
+                  F(ERROR_NOMEMORY),
+                  F(ERROR_NOSUBSTRING),
+                  F(ERROR_NOUNIQUESUBSTRING),
+                  F(ERROR_NULL),
+                  F(ERROR_PARTIAL),
+                  F(ERROR_RECURSELOOP),
+                  F(ERROR_RECURSIONLIMIT),
+                  F(ERROR_REPMISSINGBRACE),
+                  F(ERROR_TOOMANYREPLACE),
+                  F(ERROR_UNAVAILABLE),
+                  F(ERROR_UNSET),
+                  F(ERROR_UTF16_ERR1),
+                  F(ERROR_UTF16_ERR2),
+                  F(ERROR_UTF16_ERR3),
+                  F(ERROR_UTF32_ERR1),
+                  F(ERROR_UTF32_ERR2),
+                  F(ERROR_UTF8_ERR1),
+                  F(ERROR_UTF8_ERR10),
+                  F(ERROR_UTF8_ERR11),
+                  F(ERROR_UTF8_ERR12),
+                  F(ERROR_UTF8_ERR13),
+                  F(ERROR_UTF8_ERR14),
+                  F(ERROR_UTF8_ERR15),
+                  F(ERROR_UTF8_ERR16),
+                  F(ERROR_UTF8_ERR17),
+                  F(ERROR_UTF8_ERR18),
+                  F(ERROR_UTF8_ERR19),
+                  F(ERROR_UTF8_ERR2),
+                  F(ERROR_UTF8_ERR20),
+                  F(ERROR_UTF8_ERR21),
+                  F(ERROR_UTF8_ERR3),
+                  F(ERROR_UTF8_ERR4),
+                  F(ERROR_UTF8_ERR5),
+                  F(ERROR_UTF8_ERR6),
+                  F(ERROR_UTF8_ERR7),
+                  F(ERROR_UTF8_ERR8),
+                  F(ERROR_UTF8_ERR9),
+                  F(EXTENDED),
+                  F(FIRSTLINE),
+                  F(INFO_ALLOPTIONS),
+                  F(INFO_ARGOPTIONS),
+                  F(INFO_BACKREFMAX),
+                  F(INFO_BSR),
+                  F(INFO_CAPTURECOUNT),
+                  F(INFO_FIRSTBITMAP),
+                  F(INFO_FIRSTCODETYPE),
+                  F(INFO_FIRSTCODEUNIT),
+                  F(INFO_HASBACKSLASHC),
+                  F(INFO_HASCRORLF),
+                  F(INFO_JCHANGED),
+                  F(INFO_JITSIZE),
+                  F(INFO_LASTCODETYPE),
+                  F(INFO_LASTCODEUNIT),
+                  F(INFO_MATCHEMPTY),
+                  F(INFO_MATCHLIMIT),
+                  F(INFO_MAXLOOKBEHIND),
+                  F(INFO_MINLENGTH),
+                  F(INFO_NAMECOUNT),
+                  F(INFO_NAMEENTRYSIZE),
+                  F(INFO_NAMETABLE),
+                  F(INFO_NEWLINE),
+                  F(INFO_RECURSIONLIMIT),
+                  F(INFO_SIZE),
+                  F(JIT_COMPLETE),
+                  F(JIT_PARTIAL_HARD),
+                  F(JIT_PARTIAL_SOFT),
+                  F(MAJOR),
+                  F(MATCH_UNSET_BACKREF),
+                  F(MINOR),
+                  F(MULTILINE),
+                  F(NEVER_BACKSLASH_C),
+                  F(NEVER_UCP),
+                  F(NEVER_UTF),
+                  F(NEWLINE_ANY),
+                  F(NEWLINE_ANYCRLF),
+                  F(NEWLINE_CR),
+                  F(NEWLINE_CRLF),
+                  F(NEWLINE_LF),
+                  F(NOTBOL),
+                  F(NOTEMPTY),
+                  F(NOTEMPTY_ATSTART),
+                  F(NOTEOL),
+                  F(NO_AUTO_CAPTURE),
+                  F(NO_AUTO_POSSESS),
+                  F(NO_DOTSTAR_ANCHOR),
+                  F(NO_JIT),
+                  F(NO_START_OPTIMIZE),
+                  F(NO_UTF_CHECK),
+                  F(PARTIAL_HARD),
+                  F(PARTIAL_SOFT),
+                  F(SUBSTITUTE_EXTENDED),
+                  F(SUBSTITUTE_GLOBAL),
+                  F(SUBSTITUTE_OVERFLOW_LENGTH),
+                  F(SUBSTITUTE_UNKNOWN_UNSET),
+                  F(SUBSTITUTE_UNSET_EMPTY),
+                  F(UCP),
+                  F(UNGREEDY),
+                  F(USE_OFFSET_LIMIT),
+                  F(UTF),
+                  {NULL, 0}};
 #undef F
 
 static const char *rx_errname(int code) {
@@ -1527,23 +1676,38 @@ static const char *rx_errname(int code) {
 static uint32_t rex_cf(lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
   case LUA_TNONE:
-  case LUA_TNIL: return 0;
-  case LUA_TNUMBER: return (uint32_t)lua_tointeger(L, idx);
+  case LUA_TNIL:
+    return 0;
+  case LUA_TNUMBER:
+    return (uint32_t)lua_tointeger(L, idx);
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
     uint32_t f = 0;
-    for (size_t i = 0; i < n; i++) switch (s[i]) {
-      case 'i': f |= PCRE2_CASELESS; break;
-      case 'm': f |= PCRE2_MULTILINE; break;
-      case 's': f |= PCRE2_DOTALL; break;
-      case 'x': f |= PCRE2_EXTENDED; break;
-      case 'U': f |= PCRE2_UNGREEDY; break;
-      default: break; /* lrexlib ignores other letters */
+    for (size_t i = 0; i < n; i++)
+      switch (s[i]) {
+      case 'i':
+        f |= PCRE2_CASELESS;
+        break;
+      case 'm':
+        f |= PCRE2_MULTILINE;
+        break;
+      case 's':
+        f |= PCRE2_DOTALL;
+        break;
+      case 'x':
+        f |= PCRE2_EXTENDED;
+        break;
+      case 'U':
+        f |= PCRE2_UNGREEDY;
+        break;
+      default:
+        break; /* lrexlib ignores other letters */
       }
     return f;
   }
-  default: return (uint32_t)luaL_typeerror(L, idx, "number or string");
+  default:
+    return (uint32_t)luaL_typeerror(L, idx, "number or string");
   }
 }
 
@@ -1645,7 +1809,8 @@ static int rex_gsub(lua_State *L) {
 }
 
 static int rex_flags(lua_State *L) {
-  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  if (lua_isnoneornil(L, 1))
+    lua_newtable(L);
   else {
     luaL_argcheck(L, lua_istable(L, 1), 1, "not a table");
     lua_pushvalue(L, 1);
@@ -1672,7 +1837,8 @@ static int rex_config(lua_State *L) {
               {"PCRE2_CONFIG_UNICODE", PCRE2_CONFIG_UNICODE},
               {NULL, 0}};
   char buf[128];
-  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  if (lua_isnoneornil(L, 1))
+    lua_newtable(L);
   else {
     luaL_argcheck(L, lua_istable(L, 1), 1, "not a table");
     lua_pushvalue(L, 1);
@@ -1755,7 +1921,8 @@ static int rexm_dfa_exec(lua_State *L) {
     fm_free(ws);
     return luaL_error(L, "malloc failed");
   }
-  if (!ok) rc = PCRE2_ERROR_NOMATCH;
+  if (!ok)
+    rc = PCRE2_ERROR_NOMATCH;
   else
     rc = pcre2_dfa_match(r->code, (PCRE2_SPTR)s, n, off, ef, md, r->st->mctx,
                          ws, (PCRE2_SIZE)wsc);
@@ -1845,8 +2012,10 @@ static int rexm_patterninfo(lua_State *L) {
 
 static int rex_tostring(lua_State *L) {
   fm_regex *r = (fm_regex *)lua_touserdata(L, 1);
-  if (r->code == NULL) lua_pushliteral(L, "rex_pcre2_regex (deleted)");
-  else lua_pushfstring(L, "rex_pcre2_regex (%p)", (void *)r);
+  if (r->code == NULL)
+    lua_pushliteral(L, "rex_pcre2_regex (deleted)");
+  else
+    lua_pushfstring(L, "rex_pcre2_regex (%p)", (void *)r);
   return 1;
 }
 
@@ -1861,47 +2030,59 @@ static int state_gc(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg fm_funcs[] = {
-    {"compile", l_compile},       {"find", l_find},
-    {"match", l_match},           {"test", l_test},
-    {"exec", l_exec},             {"gmatch", l_gmatch},
-    {"gsub", l_gsub},             {"split", l_split},
-    {"count", l_count},           {"cache_size", l_cache_size},
-    {"cache_stats", l_cache_stats}, {"limits", l_limits},
-    {NULL, NULL}};
+static const luaL_Reg fm_funcs[] = {{"compile", l_compile},
+                                    {"find", l_find},
+                                    {"match", l_match},
+                                    {"test", l_test},
+                                    {"exec", l_exec},
+                                    {"gmatch", l_gmatch},
+                                    {"gsub", l_gsub},
+                                    {"split", l_split},
+                                    {"count", l_count},
+                                    {"cache_size", l_cache_size},
+                                    {"cache_stats", l_cache_stats},
+                                    {"limits", l_limits},
+                                    {NULL, NULL}};
 
-static const luaL_Reg fm_methods[] = {
-    {"test", m_test},   {"find", m_find},   {"match", m_match},
-    {"exec", m_exec},   {"gmatch", m_gmatch}, {"gsub", m_gsub},
-    {"split", m_split}, {"count", m_count}, {"info", m_info},
-    {NULL, NULL}};
+static const luaL_Reg fm_methods[] = {{"test", m_test},     {"find", m_find},
+                                      {"match", m_match},   {"exec", m_exec},
+                                      {"gmatch", m_gmatch}, {"gsub", m_gsub},
+                                      {"split", m_split},   {"count", m_count},
+                                      {"info", m_info},     {NULL, NULL}};
 
 static const luaL_Reg fm_meta[] = {
     {"__gc", rx_gc}, {"__tostring", fm_tostring}, {NULL, NULL}};
 
-static const luaL_Reg rex_funcs[] = {
-    {"new", rex_new},       {"find", rex_find},         {"match", rex_match},
-    {"gmatch", rex_gmatch}, {"gsub", rex_gsub},         {"split", rex_split},
-    {"count", rex_count},   {"flags", rex_flags},       {"config", rex_config},
-    {"version", rex_version}, {"maketables", rex_maketables}, {NULL, NULL}};
+static const luaL_Reg rex_funcs[] = {{"new", rex_new},
+                                     {"find", rex_find},
+                                     {"match", rex_match},
+                                     {"gmatch", rex_gmatch},
+                                     {"gsub", rex_gsub},
+                                     {"split", rex_split},
+                                     {"count", rex_count},
+                                     {"flags", rex_flags},
+                                     {"config", rex_config},
+                                     {"version", rex_version},
+                                     {"maketables", rex_maketables},
+                                     {NULL, NULL}};
 
-static const luaL_Reg rex_methods[] = {
-    {"exec", rexm_exec},
-    {"tfind", rexm_tfind},
-    {"find", rexm_find},
-    {"match", rexm_match},
-    {"dfa_exec", rexm_dfa_exec},
-    {"patterninfo", rexm_patterninfo},
-    {"fullinfo", rexm_patterninfo},
-    {"jit_compile", rexm_jit_compile},
-    {NULL, NULL}};
+static const luaL_Reg rex_methods[] = {{"exec", rexm_exec},
+                                       {"tfind", rexm_tfind},
+                                       {"find", rexm_find},
+                                       {"match", rexm_match},
+                                       {"dfa_exec", rexm_dfa_exec},
+                                       {"patterninfo", rexm_patterninfo},
+                                       {"fullinfo", rexm_patterninfo},
+                                       {"jit_compile", rexm_jit_compile},
+                                       {NULL, NULL}};
 
 static const luaL_Reg rex_meta[] = {
     {"__gc", rx_gc}, {"__tostring", rex_tostring}, {NULL, NULL}};
 
 static void setfuncs_uv(lua_State *L, int t, const luaL_Reg *l, int uv0) {
   lua_pushvalue(L, t);
-  for (int i = 0; i < RX_NUP; i++) lua_pushvalue(L, uv0 + i);
+  for (int i = 0; i < RX_NUP; i++)
+    lua_pushvalue(L, uv0 + i);
   luaL_setfuncs(L, l, RX_NUP);
   lua_pop(L, 1);
 }
@@ -1929,16 +2110,16 @@ void fm_open_regex(lua_State *L) {
   luaL_setmetatable(L, RX_STATE_MT);
   st->mctx = pcre2_match_context_create(gctx());
   if (st->mctx == NULL) luaL_error(L, "fastmatch: not enough memory");
-  st->jstack = pcre2_jit_stack_create(RX_JIT_STACK_START, RX_JIT_STACK_MAX,
-                                      gctx());
+  st->jstack =
+      pcre2_jit_stack_create(RX_JIT_STACK_START, RX_JIT_STACK_MAX, gctx());
   if (st->jstack) pcre2_jit_stack_assign(st->mctx, NULL, st->jstack);
   st->match_limit = RX_DEFAULT_MATCH_LIMIT;
   st->depth_limit = RX_DEFAULT_DEPTH_LIMIT;
   st->heap_limit = RX_DEFAULT_HEAP_LIMIT;
   limits_apply(st);
   st->capacity = 1024;
-  lua_newtable(L); /* 2: root */
-  fm_newclass(L, "fastmatch.regex", NULL, fm_meta, 1); /* 3 */
+  lua_newtable(L);                                          /* 2: root */
+  fm_newclass(L, "fastmatch.regex", NULL, fm_meta, 1);      /* 3 */
   fm_newclass(L, "fastmatch.rex_regex", NULL, rex_meta, 1); /* 4 */
   lua_newtable(L); /* 5: cache table for options "" */
   lua_pushvalue(L, -1);

@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case FM_TPL_GROUP:
         if (x->a > 99999) abort();
         break;
-      default: abort();
+      default:
+        abort();
       }
     }
     free(items);
