@@ -261,6 +261,26 @@ describe("fastmatch.rex", function()
       end
     end)
 
+    it("cf (number or string) and ef agree on every function", function()
+      local F = oracle.flags()
+      local cfs = { F.CASELESS, F.CASELESS + F.MULTILINE, "im", "sx", "U", "iq?" }
+      for _, p in ipairs { "^a", "b$", "a.b", "a b", "a+", "(?<n>A)|b" } do
+        for _, s in ipairs { "A\nb", "a\nb", "xab\nAaB", "" } do
+          for _, cf in ipairs(cfs) do
+            local desc = ("pattern %q subject %q cf %s"):format(p, s, tostring(cf))
+            same(desc, function(L) return L.find(s, p, 1, cf, F.NOTBOL) end)
+            same(desc, function(L) return L.match(s, p, 2, cf, 0) end)
+            same(desc, function(L) return collect(L.gmatch(s, p, cf, F.NOTEOL)) end)
+            same(desc, function(L) return collect(L.split(s, p, cf)) end)
+            same(desc, function(L) return L.count(s, p, cf, F.NOTBOL) end)
+            same(desc, function(L) return L.gsub(s, p, "<%0>", nil, cf, F.NOTEMPTY) end)
+            same(desc, function(L) local r = L.new(p, cf); return r:tfind(s) end)
+          end
+        end
+      end
+      same("bad cf", function(L) return L.find("a", "a", 1, {}) end)
+    end)
+
     it("compiled objects work as patterns of the functions", function()
       local r1, r2 = oracle.new("(\\w)(\\d)?"), rex.new("(\\w)(\\d)?")
       for _, s in ipairs(subs) do
