@@ -189,12 +189,17 @@ struct fm_regex {
   size_t keylen;
   lua_Integer cf; /* compile flags (the cache key of a rex object) */
   uint32_t ncap, minlen;
-  int lastrc; /* raw PCRE2 code of the last failed match */
+  int lastrc;      /* raw PCRE2 code of the last failed match */
+  const char *tag; /* &rx_tag_fm or &rx_tag_rex (check_self) */
   unsigned char jit, literal, utf, prevalidate, rex, incache;
   fm_regex *prev, *next;
 };
 
 /* uservalues: 1 pattern, 2 options key, 3 state, 4 chartables anchor */
+
+/* The class tag of an object: the address of one of these.  Only this file
+   writes it, so a userdata of our size holding it is one of ours. */
+static const char rx_tag_fm, rx_tag_rex;
 #define RX_NUV 4
 
 static size_t rx_nextchar(const fm_regex *r, const char *s, size_t n,
@@ -405,6 +410,7 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
   r->st = st;
   r->pat = p, r->patlen = plen;
   r->rex = (unsigned char)rex;
+  r->tag = rex ? &rx_tag_rex : &rx_tag_fm;
   r->cf = (lua_Integer)cflags;
   if (keyidx && lua_type(L, keyidx) == LUA_TSTRING)
     r->key = lua_tolstring(L, keyidx, &r->keylen);
@@ -615,7 +621,12 @@ static fm_regex *fm_arg(lua_State *L, int pidx, int oidx, int nargs) {
 }
 
 static fm_regex *check_self(lua_State *L, int rex) {
-  fm_regex *r = NULL;
+  fm_regex *r = (fm_regex *)lua_touserdata(L, 1);
+  /* fast path (methods are hot): size and class tag, no metatable lookup */
+  if (r != NULL && lua_rawlen(L, 1) == sizeof(fm_regex) &&
+      r->tag == (rex ? &rx_tag_rex : &rx_tag_fm) && r->code != NULL)
+    return r;
+  r = NULL;
   if (lua_getmetatable(L, 1)) {
     if (lua_rawequal(L, -1, rex ? UV_REXMT : UV_FMMT))
       r = (fm_regex *)lua_touserdata(L, 1);
