@@ -134,6 +134,26 @@ int fm_wbuf_add(fm_wbuf *b, const char *s, size_t n, size_t *taken);
 /* Write the buffered bytes: 0, or an errno (what was not written stays). */
 int fm_wbuf_flush(fm_wbuf *b);
 void fm_wbuf_free(fm_wbuf *b);
+** Regex kernels (regex.c): plain C, fuzzable without Lua.
+** ------------------------------------------------------------------- */
+/* Offset of the first byte of s[0..n) that does not start a valid UTF-8
+   sequence, or n when all of it is valid. */
+size_t fm_utf8_check(const char *s, size_t n);
+
+/* gsub replacement templates.  FM_TPL_LUA: %0-%9, %{name}, %{12}, %%; any
+   other use of '%' is an error.  FM_TPL_REX (lrexlib): %0-%9, '%' before
+   any other character stands for that character, a final '%' is dropped. */
+enum { FM_TPL_LUA = 0, FM_TPL_REX = 1 };
+enum { FM_TPL_TEXT, FM_TPL_GROUP, FM_TPL_NAME };
+typedef struct fm_tpl_item {
+  int kind;    /* FM_TPL_TEXT: t[a..a+b); GROUP: group a; NAME: t[a..a+b) */
+  size_t a, b;
+} fm_tpl_item;
+/* Parse t[0..n) into out[0..cap).  Returns the item count (if it exceeds
+   cap, call again with that much room), or (size_t)-1 on a syntax error
+   with *errpos = offset of the offending '%'. */
+size_t fm_tpl_parse(const char *t, size_t n, int mode, fm_tpl_item *out,
+                    size_t cap, size_t *errpos);
 
 /* ---------------------------------------------------------------------
 ** Binding helpers (core.c).  Only binding code may use these.
@@ -157,6 +177,7 @@ size_t fm_optsize(lua_State *L, int arg, size_t def);
 void fm_open_alloc(lua_State *L);
 void fm_open_lines(lua_State *L);
 void fm_open_writer(lua_State *L);
+void fm_open_regex(lua_State *L);
 #endif
 
 #endif
