@@ -134,6 +134,8 @@ int fm_wbuf_add(fm_wbuf *b, const char *s, size_t n, size_t *taken);
 /* Write the buffered bytes: 0, or an errno (what was not written stays). */
 int fm_wbuf_flush(fm_wbuf *b);
 void fm_wbuf_free(fm_wbuf *b);
+
+/* ---------------------------------------------------------------------
 ** Regex kernels (regex.c): plain C, fuzzable without Lua.
 ** ------------------------------------------------------------------- */
 /* Offset of the first byte of s[0..n) that does not start a valid UTF-8
