@@ -279,7 +279,7 @@ static void plan_kind(fm_wcplan *p) {
   else if (p->nsegs == 2 && !p->lead && !p->trail) p->kind = K_PREFIX_SUFFIX;
   if (p->umode || p->kind == K_GLOB) return;
   /* byte-level fast path: point at the literals */
-  if (p->nsegs > 0) {
+  if (p->nsegs > 0 && p->segs[0].na > 0) {
     const atom *a = &p->atoms[p->segs[0].a0];
     p->a = p->lit + a->off, p->na = a->len;
     if (p->kind == K_SUFFIX) p->b = p->a, p->nb = p->na;
@@ -409,7 +409,7 @@ static size_t seg_find(const fm_wcplan *p, const seg *g,
     const char *needle = p->lit + a->off;
     x = from;
     while (x <= n) {
-      size_t r = p->cased || !p->ci
+      size_t r = p->cased
                      ? fm_search((const char *)s + x, n - x, needle, a->len)
                      : fm_isearch((const char *)s + x, n - x, needle, a->len);
       size_t st, k;
