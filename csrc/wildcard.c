@@ -971,9 +971,21 @@ static fm_wcplan *compile_or_raise(lua_State *L, const char *p, size_t n,
   return plan;
 }
 
-static wc_ud *check_wc(lua_State *L) {
-  return (wc_ud *)luaL_checkudata(L, 1, WILDCARD_MT);
+/* Methods are closures whose upvalue 1 is their class's metatable: checking
+   self is then one rawequal, no registry lookup (this is the hot path of
+   w:test(s) in a Lua loop). */
+static void *check_self(lua_State *L, const char *tname) {
+  void *u = lua_touserdata(L, 1);
+  if (u != NULL && lua_getmetatable(L, 1)) {
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (ok) return u;
+  }
+  luaL_typeerror(L, 1, tname);
+  return NULL;
 }
+
+#define check_wc(L) ((wc_ud *)check_self(L, WILDCARD_MT))
 
 /* fm.wildcard(pattern [, opts]) -> matcher; the pattern is kept as the
    userdata's user value (w.pattern). */
@@ -1003,10 +1015,16 @@ static int wc_test(lua_State *L) {
   return 1;
 }
 
+/* __index: upvalue 2 holds the methods; then the fields. */
 static int wc_index(lua_State *L) {
-  wc_ud *w = check_wc(L);
-  const char *k = luaL_checkstring(L, 2);
-  if (strcmp(k, "test") == 0) lua_pushcfunction(L, wc_test);
+  wc_ud *w;
+  const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  w = check_wc(L);
+  k = lua_tostring(L, 2);
+  if (k == NULL) lua_pushnil(L);
   else if (strcmp(k, "kind") == 0) lua_pushstring(L, fm_wc_kind(w->plan));
   else if (strcmp(k, "pattern") == 0) lua_getiuservalue(L, 1, 1);
   else if (strcmp(k, "cased") == 0) lua_pushboolean(L, w->plan->cased);
@@ -1015,7 +1033,7 @@ static int wc_index(lua_State *L) {
 }
 
 static int wc_tostring(lua_State *L) {
-  wc_ud *w = check_wc(L);
+  wc_ud *w = (wc_ud *)luaL_checkudata(L, 1, WILDCARD_MT);
   lua_getiuservalue(L, 1, 1);
   lua_pushfstring(L, "fastmatch.wildcard(%s, %s%s)", lua_tostring(L, -1),
                   fm_wc_kind(w->plan), w->plan->cased ? ", cased" : "");
@@ -1023,7 +1041,7 @@ static int wc_tostring(lua_State *L) {
 }
 
 static int wc_gc(lua_State *L) {
-  wc_ud *w = check_wc(L);
+  wc_ud *w = (wc_ud *)luaL_checkudata(L, 1, WILDCARD_MT);
   fm_wc_free(w->plan);
   w->plan = NULL, w->base.test = NULL;
   return 0;
@@ -1074,9 +1092,7 @@ static int l_set(lua_State *L) {
   return 1;
 }
 
-static set_ud *check_set(lua_State *L) {
-  return (set_ud *)luaL_checkudata(L, 1, SET_MT);
-}
+#define check_set(L) ((set_ud *)check_self(L, SET_MT))
 
 static int set_test(lua_State *L) {
   set_ud *u = check_set(L);
@@ -1112,30 +1128,32 @@ static int set_all(lua_State *L) {
 }
 
 static int set_len(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)fm_wcset_size(check_set(L)->set));
+  set_ud *u = (set_ud *)luaL_checkudata(L, 1, SET_MT);
+  lua_pushinteger(L, (lua_Integer)fm_wcset_size(u->set));
   return 1;
 }
 
 static int set_index(lua_State *L) {
   const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
   check_set(L);
-  k = luaL_checkstring(L, 2);
-  if (strcmp(k, "test") == 0) lua_pushcfunction(L, set_test);
-  else if (strcmp(k, "first") == 0) lua_pushcfunction(L, set_first);
-  else if (strcmp(k, "all") == 0) lua_pushcfunction(L, set_all);
-  else if (strcmp(k, "patterns") == 0) lua_getiuservalue(L, 1, 1);
+  k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "patterns") == 0) lua_getiuservalue(L, 1, 1);
   else lua_pushnil(L);
   return 1;
 }
 
 static int set_tostring(lua_State *L) {
   lua_pushfstring(L, "fastmatch.set(%d patterns)",
-                  (int)fm_wcset_size(check_set(L)->set));
+                  (int)fm_wcset_size(
+                      ((set_ud *)luaL_checkudata(L, 1, SET_MT))->set));
   return 1;
 }
 
 static int set_gc(lua_State *L) {
-  set_ud *u = check_set(L);
+  set_ud *u = (set_ud *)luaL_checkudata(L, 1, SET_MT);
   fm_wcset_free(u->set);
   u->set = NULL, u->base.test = NULL;
   return 0;
@@ -1201,15 +1219,13 @@ static int l_search_impl(lua_State *L) {
   return 2;
 }
 
-static const luaL_Reg wc_meta[] = {{"__index", wc_index},
-                                   {"__call", wc_test},
-                                   {"__tostring", wc_tostring},
-                                   {"__gc", wc_gc},
-                                   {NULL, NULL}};
+static const luaL_Reg wc_methods[] = {{"test", wc_test}, {NULL, NULL}};
+static const luaL_Reg wc_meta[] = {
+    {"__tostring", wc_tostring}, {"__gc", wc_gc}, {NULL, NULL}};
 
-static const luaL_Reg set_meta[] = {{"__index", set_index},
-                                    {"__call", set_test},
-                                    {"__len", set_len},
+static const luaL_Reg set_methods[] = {
+    {"test", set_test}, {"first", set_first}, {"all", set_all}, {NULL, NULL}};
+static const luaL_Reg set_meta[] = {{"__len", set_len},
                                     {"__tostring", set_tostring},
                                     {"__gc", set_gc},
                                     {NULL, NULL}};
@@ -1223,10 +1239,28 @@ static const luaL_Reg wildcard_funcs[] = {{"wildcard", l_wildcard},
                                           {"_search_impl", l_search_impl},
                                           {NULL, NULL}};
 
+/* A matcher class: methods are closures over the metatable (check_self),
+   __call is the test method, __index a closure over the methods table. */
+static void make_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                       const luaL_Reg *meta, lua_CFunction index) {
+  fm_newclass(L, name, NULL, meta, 1); /* mt */
+  lua_newtable(L);                     /* mt methods */
+  for (; methods->name != NULL; methods++) {
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, methods->func, 1);
+    lua_setfield(L, -2, methods->name);
+  }
+  lua_getfield(L, -1, "test");
+  lua_setfield(L, -3, "__call");
+  lua_pushvalue(L, -2); /* mt methods mt */
+  lua_insert(L, -2);    /* mt mt methods */
+  lua_pushcclosure(L, index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
 void fm_open_wildcard(lua_State *L) {
-  fm_newclass(L, WILDCARD_MT, NULL, wc_meta, 1);
-  lua_pop(L, 1);
-  fm_newclass(L, SET_MT, NULL, set_meta, 1);
-  lua_pop(L, 1);
+  make_class(L, WILDCARD_MT, wc_methods, wc_meta, wc_index);
+  make_class(L, SET_MT, set_methods, set_meta, set_index);
   fm_setfuncs(L, wildcard_funcs);
 }
