@@ -156,6 +156,8 @@ typedef struct fm_tpl_item {
    with *errpos = offset of the offending '%'. */
 size_t fm_tpl_parse(const char *t, size_t n, int mode, fm_tpl_item *out,
                     size_t cap, size_t *errpos);
+
+/* ---------------------------------------------------------------------
 ** Substring search kernels (search.c).  Byte offsets; FM_NOTFOUND when
 ** absent; an empty needle is found at offset 0.  "Caseless" means ASCII
 ** folding: A-Z match a-z, every other byte (NUL and bytes >= 0x80
