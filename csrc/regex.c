@@ -1287,6 +1287,19 @@ static int fm_findfunc(lua_State *L, int method) {
         lru_unlink(st, r);
         lru_push(st, r);
       }
+      if (r->literal && method == M_FIND && off != SIZE_MAX) {
+        /* a literal: what string.find(s, p, init, true) does */
+        const char *p = r->patlen == 0
+                            ? s + off
+                            : rx_memfind(s + off, n - off, r->pat, r->patlen);
+        if (p == NULL) {
+          lua_pushnil(L);
+          return 1;
+        }
+        lua_pushinteger(L, (lua_Integer)(p - s) + 1);
+        lua_pushinteger(L, (lua_Integer)(p - s + r->patlen));
+        return 2;
+      }
       return rx_find_at(L, r, s, n, off, 0, method);
     }
     lua_pop(L, 1);
