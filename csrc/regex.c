@@ -423,13 +423,13 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
     setlocale(LC_CTYPE, old);
     tables = r->tables;
   }
-  if (tables != NULL) {
-    cc = pcre2_compile_context_create(gctx());
-    if (cc == NULL) luaL_error(L, "fastmatch: not enough memory");
-    pcre2_set_character_tables(cc, tables);
-  }
+  /* a compile context even without tables: the compiled code inherits its
+     memory functions (fm_malloc/fm_free) */
+  cc = pcre2_compile_context_create(gctx());
+  if (cc == NULL) luaL_error(L, "fastmatch: not enough memory");
+  if (tables != NULL) pcre2_set_character_tables(cc, tables);
   r->code = pcre2_compile((PCRE2_SPTR)p, plen, cflags, &err, &eo, cc);
-  if (cc) pcre2_compile_context_free(cc);
+  pcre2_compile_context_free(cc);
   if (r->code == NULL) {
     PCRE2_UCHAR buf[256];
     if (pcre2_get_error_message(err, buf, sizeof buf) < 0)
@@ -1286,6 +1286,19 @@ static int fm_findfunc(lua_State *L, int method) {
       if (st->head != r) {
         lru_unlink(st, r);
         lru_push(st, r);
+      }
+      if (r->literal && method == M_FIND && off != SIZE_MAX) {
+        /* a literal: what string.find(s, p, init, true) does */
+        const char *p = r->patlen == 0
+                            ? s + off
+                            : rx_memfind(s + off, n - off, r->pat, r->patlen);
+        if (p == NULL) {
+          lua_pushnil(L);
+          return 1;
+        }
+        lua_pushinteger(L, (lua_Integer)(p - s) + 1);
+        lua_pushinteger(L, (lua_Integer)(p - s + r->patlen));
+        return 2;
       }
       return rx_find_at(L, r, s, n, off, 0, method);
     }

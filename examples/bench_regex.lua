@@ -102,3 +102,14 @@ do
   local x = r[2].speedup
   report("fm.find speed relative to string.find (plain)", x, ">= 0.9x", x >= 0.9)
 end
+
+-- 5. a hostile pattern fails fast under the default limits
+do
+  local s = ("a"):rep(30) .. "!"
+  local t0 = fm.now()
+  local ok, err = pcall(fm.find, s, "(a+)+$")
+  local ms = (fm.now() - t0) * 1e3
+  print(("-- (a+)+$ against 30 a's and '!': %s in %.2f ms   goal < 100 ms %s"):format(
+    ok and "matched?!" or ("raised %q"):format(err:match("fastmatch: [^(]*") or err), ms,
+    (not ok and ms < 100) and "(met)" or "(NOT met)"))
+end

@@ -321,6 +321,9 @@ describe("the literal fast path", function()
     assert.is_false(re:info().literal)
     for init = -35, 35 do
       assert.same(pack(re:find(s, init)), pack(lit:find(s, init)))
+      assert.same(pack(re:find(s, init)), pack(fm.find(s, "needle", init)))
+      assert.same(pack(fm.compile(""):find(s, init)), pack(fm.find(s, "", init)))
+      assert.same(pack(string.find(s, "needle", init, true)), pack(fm.find(s, "needle", init)))
     end
     assert.same(pack(re:gsub(s, "N")), pack(lit:gsub(s, "N")))
     assert.equal(re:count(s), lit:count(s))
