@@ -142,8 +142,8 @@ api("compile", function(compile)
     raises("bad argument #1 to 'compile' %(string expected, got no value%)",
       function() compile() end)
   end)
-  it("rejects an unknown option letter, naming it", function()
-    raises("fastmatch: .*'?Z'?", function() compile("a", "Z") end)
+  it("rejects an unknown option letter, naming it: bad argument #2 ... 'Z'", function()
+    raises("bad argument #2 to 'compile' .*'Z'", function() compile("a", "Z") end)
   end)
   it("raises 'bad pattern at offset N' for a malformed pattern", function()
     raises(PATTERN_ERR, function() compile("(") end)
@@ -373,8 +373,11 @@ end)
 for _, name in ipairs({ "startswith", "endswith", "contains" }) do
   api(name, function(f)
     it("rejects nil subject and needle: bad argument #1/#2 to '" .. name .. "'", function()
-      raises("bad argument #1 to '" .. name .. "' %(string expected, got nil%)", function() f(nil, "a") end)
-      raises("bad argument #2 to '" .. name .. "' %(string expected, got nil%)", function() f("a", nil) end)
+      -- a call written as fm.<name>(a, b), so Lua names the function
+      local call = load(("local fm = ... return function(a, b) fm.%s(a, b) end"):format(name))(fm)
+      local named = "to '" .. name .. "'"
+      raises("bad argument #1 " .. named .. " %(string expected, got nil%)", function() call(nil, "a") end)
+      raises("bad argument #2 " .. named .. " %(string expected, got nil%)", function() call("a", nil) end)
     end)
     it("agrees with plain string operations on empty strings, NULs and 0xFF", function()
       local cases = { { "", "" }, { "a", "" }, { "", "a" }, { "a\0b", "\0" }, { "a\0b", "b" },

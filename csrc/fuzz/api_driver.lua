@@ -7,7 +7,7 @@
 -- a crash, leak, hang or sanitizer report is not.  Files: only anonymous
 -- temporary files (io.tmpfile), never a fuzzed path.  No knowledge of any one
 -- capability lives here, so each function that lands is fuzzed as it lands.
-local data, fm = ...
+local data, fm, trace = ...
 
 -- Never called: they print, switch the allocator, or raise limits (a raised
 -- match limit makes `(a+)+$` legitimately slow).
@@ -21,6 +21,8 @@ for k, v in pairs(fm) do
   if type(v) == "function" and not DENY[k] then FUNCS[#FUNCS + 1] = k end
 end
 table.sort(FUNCS)
+local FNAME = {} -- for the trace
+for _, k in ipairs(FUNCS) do FNAME[fm[k]] = "fm." .. k end
 if #FUNCS == 0 then return end
 
 local METHODS = { "test", "find", "match", "exec", "gmatch", "gsub", "split", "count",
@@ -85,7 +87,23 @@ local function fileize(name, a, k)
   return a, math.max(k, 1)
 end
 
+local function show(v)
+  if type(v) == "string" then
+    return #v > 60 and ("%q..(%d bytes)"):format(v:sub(1, 60), #v) or ("%q"):format(v)
+  end
+  local ok, str = pcall(tostring, v) -- __tostring may raise
+  return ok and str or "?"
+end
+local function log(what, a, k)
+  if not trace then return end
+  if type(what) ~= "string" then what = FNAME[what] or show(what) end
+  local t = {}
+  for i = 1, k do t[i] = show(a[i]) end
+  print(("fuzz_api: %s(%s)"):format(what, table.concat(t, ", ")))
+end
+
 local function call(f, a, k)
+  log(f, a, k)
   local r = table.pack(pcall(f, table.unpack(a, 1, k)))
   if r[1] then
     for i = 2, math.min(r.n, 5) do push(r[i]) end
@@ -150,6 +168,7 @@ while pos <= n and steps < 256 do
     if o then
       local a, k = args(byte() % 4)
       if type(o) == "function" then
+        log("iterate", a, k)
         for _ = 1, byte() % 64 + 1 do
           local ok, v = pcall(o, table.unpack(a, 1, k))
           if not ok or v == nil then break end
@@ -160,6 +179,7 @@ while pos <= n and steps < 256 do
         local m = pick(METHODS)
         local ok, f = pcall(function() return o[m] end)
         if ok and type(f) == "function" then
+          FNAME[f] = FNAME[f] or ("method " .. m)
           call(f, { o, table.unpack(a, 1, k) }, k + 1)
         else
           push(f)
@@ -173,11 +193,15 @@ while pos <= n and steps < 256 do
     local mt = o and debug.getmetatable(o)
     if type(mt) == "table" then
       local f = byte() % 2 == 0 and mt.__close or mt.__gc
-      if type(f) == "function" then pcall(f, o) end
+      if type(f) == "function" then
+        log(f == mt.__gc and "__gc" or "__close", { o }, 1)
+        pcall(f, o)
+      end
     end
   elseif op == 13 then -- a call inside a coroutine: callbacks may yield
     local name = pick(FUNCS)
     local a, k = fileize(name, args(byte() % 5))
+    log("coroutine fm." .. name, a, k)
     local co = coroutine.create(function() return fm[name](table.unpack(a, 1, k)) end)
     local ok, v = coroutine.resume(co)
     push(v)

@@ -99,9 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   lua_pushlstring(L, (const char *)data, size);
   luaopen_fastmatch_core(L);
+  /* FM_FUZZ_TRACE=1 prints each call, to read a crashing input */
+  lua_pushboolean(L, getenv("FM_FUZZ_TRACE") != NULL);
   /* The driver protects every call into fastmatch; an error that reaches
      here is the driver's own bug, or the capped Lua heap running out. */
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (msg == NULL || strstr(msg, "not enough memory") == NULL) {
       fprintf(stderr, "fuzz_api: driver error: %s\n", msg ? msg : "(not a string)");
