@@ -106,6 +106,15 @@ static size_t isearch_scalar(const unsigned char *h, size_t hn,
 }
 
 #if FM_X86
+/* Check the candidates i+k (k < 16, bit k of keep set) of one block. */
+#define VERIFY_MASK(mask, i)                                                   \
+  while (mask != 0) {                                                          \
+    size_t k_ = (i) + (size_t)__builtin_ctz(mask);                             \
+    if (k_ + nn <= hn && fm_iequal((const char *)h + k_, (const char *)nd, nn)) \
+      return k_;                                                               \
+    mask &= mask - 1;                                                          \
+  }
+
 static size_t isearch_sse2(const unsigned char *h, size_t hn,
                            const unsigned char *nd, size_t nn, size_t o1,
                            size_t o2) {
@@ -114,23 +123,27 @@ static size_t isearch_sse2(const unsigned char *h, size_t hn,
   const __m128i v1 = _mm_set1_epi8((char)fm_lower[nd[o1]]);
   const __m128i v2 = _mm_set1_epi8((char)fm_lower[nd[o2]]);
   size_t i = 0;
-  /* loads at i+o1 and i+o2 (o2 >= o1) must stay inside; a candidate i
-     needs i + nn <= hn, which o2 + 1 <= nn does not imply */
+#define BLOCK16(at)                                                            \
+  _mm_movemask_epi8(_mm_and_si128(                                             \
+      _mm_cmpeq_epi8(                                                          \
+          _mm_or_si128(_mm_loadu_si128((const __m128i *)(h + (at) + o1)), m1), \
+          v1),                                                                 \
+      _mm_cmpeq_epi8(                                                          \
+          _mm_or_si128(_mm_loadu_si128((const __m128i *)(h + (at) + o2)), m2), \
+          v2)))
+  if (hn < o2 + 16) return isearch_tail(h, hn, nd, nn, o1, o2, 0);
+  /* loads at i+o1 and i+o2 (o1 <= o2) stay inside while i + o2 + 16 <= hn */
   for (; i + o2 + 16 <= hn; i += 16) {
-    __m128i a = _mm_loadu_si128((const __m128i *)(h + i + o1));
-    __m128i b = _mm_loadu_si128((const __m128i *)(h + i + o2));
-    __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(a, m1), v1),
-                               _mm_cmpeq_epi8(_mm_or_si128(b, m2), v2));
-    unsigned mask = (unsigned)_mm_movemask_epi8(eq);
-    while (mask != 0) {
-      size_t k = i + (size_t)__builtin_ctz(mask);
-      if (k + nn <= hn &&
-          fm_iequal((const char *)h + k, (const char *)nd, nn))
-        return k;
-      mask &= mask - 1;
-    }
+    unsigned mask = (unsigned)BLOCK16(i);
+    VERIFY_MASK(mask, i)
   }
-  return isearch_tail(h, hn, nd, nn, o1, o2, i);
+  if (i + nn <= hn) { /* the rest: one last block, overlapping the previous */
+    size_t last = hn - o2 - 16;
+    unsigned mask = (unsigned)BLOCK16(last) & (0xFFFFu << (i - last));
+    VERIFY_MASK(mask, last)
+  }
+  return FM_NOTFOUND;
+#undef BLOCK16
 }
 
 __attribute__((target("avx2"))) static size_t
@@ -141,23 +154,30 @@ isearch_avx2(const unsigned char *h, size_t hn, const unsigned char *nd,
   const __m256i v1 = _mm256_set1_epi8((char)fm_lower[nd[o1]]);
   const __m256i v2 = _mm256_set1_epi8((char)fm_lower[nd[o2]]);
   size_t i = 0;
+#define BLOCK32(at)                                                            \
+  _mm256_movemask_epi8(_mm256_and_si256(                                       \
+      _mm256_cmpeq_epi8(                                                       \
+          _mm256_or_si256(                                                     \
+              _mm256_loadu_si256((const __m256i *)(h + (at) + o1)), m1),       \
+          v1),                                                                 \
+      _mm256_cmpeq_epi8(                                                       \
+          _mm256_or_si256(                                                     \
+              _mm256_loadu_si256((const __m256i *)(h + (at) + o2)), m2),       \
+          v2)))
+  if (hn < o2 + 32) return isearch_sse2(h, hn, nd, nn, o1, o2);
   for (; i + o2 + 32 <= hn; i += 32) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)(h + i + o1));
-    __m256i b = _mm256_loadu_si256((const __m256i *)(h + i + o2));
-    __m256i eq =
-        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(a, m1), v1),
-                         _mm256_cmpeq_epi8(_mm256_or_si256(b, m2), v2));
-    unsigned mask = (unsigned)_mm256_movemask_epi8(eq);
-    while (mask != 0) {
-      size_t k = i + (size_t)__builtin_ctz(mask);
-      if (k + nn <= hn &&
-          fm_iequal((const char *)h + k, (const char *)nd, nn))
-        return k;
-      mask &= mask - 1;
-    }
+    unsigned mask = (unsigned)BLOCK32(i);
+    VERIFY_MASK(mask, i)
   }
-  return isearch_tail(h, hn, nd, nn, o1, o2, i);
+  if (i + nn <= hn) {
+    size_t last = hn - o2 - 32;
+    unsigned mask = (unsigned)BLOCK32(last) & (0xFFFFFFFFu << (i - last));
+    VERIFY_MASK(mask, last)
+  }
+  return FM_NOTFOUND;
+#undef BLOCK32
 }
+#undef VERIFY_MASK
 #endif
 
 static struct {
