@@ -507,6 +507,9 @@ struct fm_wcset {
   lkey *lk;   /* sorted by (glen, gram) */
   size_t nlk;
   gtab *g[5]; /* by gram length; NULL when absent */
+  /* first filter of the scan: the last two folded bytes of some gram of
+     length >= 2 (65536 bits), the byte of some gram of length 1 */
+  uint64_t pair[1024], single[4];
   trie pre, suf;
   uint32_t *always;
   size_t nalways;
@@ -731,6 +734,8 @@ static int grams_build(fm_wcset *set) {
       while (t->count[j] != 0) j = (j + 1) & (slots - 1);
       t->gram[j] = v, t->start[j] = (uint32_t)i, t->count[j] = (uint32_t)(run - i);
       t->bloom[(h >> 16) >> 6] |= (uint64_t)1 << ((h >> 16) & 63);
+      if (glen == 1) set->single[v >> 6] |= (uint64_t)1 << (v & 63);
+      else set->pair[(v & 0xFFFF) >> 6] |= (uint64_t)1 << (v & 63);
       i = run;
     }
     k = e;
@@ -838,44 +843,59 @@ static int trie_walk(fm_wcset *set, const trie *t, const unsigned char *s,
   }
 }
 
+/* Probe the grams of length glen ending at s[i] (w: the folded bytes). */
+static int gram_probe(fm_wcset *set, const unsigned char *s, size_t n,
+                      size_t i, uint32_t w, size_t glen, int mode) {
+  static const uint32_t gmask[5] = {0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF};
+  const gtab *t = set->g[glen];
+  uint32_t v, h;
+  size_t j, r;
+  if (t == NULL || i + 1 < glen) return 0;
+  v = w & gmask[glen], h = hash32(v);
+  if (!(t->bloom[(h >> 16) >> 6] & ((uint64_t)1 << ((h >> 16) & 63))))
+    return 0;
+  j = h >> (32 - t->bits);
+  while (t->count[j] != 0 && t->gram[j] != v)
+    j = (j + 1) & (((size_t)1 << t->bits) - 1);
+  if (t->count[j] == 0) return 0;
+  for (r = t->start[j]; r < t->start[j] + t->count[j]; r++) {
+    const lkey *l = &set->lk[r];
+    size_t gs = i + 1 - glen, ks;
+    const fm_wcplan *p = set->plans[l->plan];
+    if (set->seen[l->plan] == set->gen || l->goff > gs) continue;
+    ks = gs - l->goff;
+    if (l->klen > n - ks) continue;
+    if (p->cased ? memcmp(s + ks, set->keys + l->key, l->klen) != 0
+                 : !fm_iequal((const char *)s + ks, set->keys + l->key,
+                              l->klen))
+      continue;
+    if (set_hit(set, l->plan, l->confirm, (const char *)s, n, mode)) return 1;
+  }
+  return 0;
+}
+
+/* The single pass: a rolling word of the last four folded bytes; two bit
+   tables reject most offsets before any hashing. */
 static int gram_scan(fm_wcset *set, const unsigned char *s, size_t n,
                      int mode) {
-  static const uint32_t gmask[5] = {0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF};
-  int lens[4], nl = 0, q;
+  const uint64_t *pair = set->pair, *single = set->single;
   uint32_t w = 0;
   size_t i;
-  for (q = 1; q <= 4; q++)
-    if (set->g[q] != NULL) lens[nl++] = q;
-  if (nl == 0) return 0;
+  if (set->nlk == 0) return 0;
   for (i = 0; i < n; i++) {
+    uint32_t pr;
     w = (w << 8) | fm_lower[s[i]];
-    for (q = 0; q < nl; q++) {
-      size_t glen = (size_t)lens[q], j, r;
-      const gtab *t = set->g[glen];
-      uint32_t v, h;
-      if (i + 1 < glen) continue;
-      v = w & gmask[glen], h = hash32(v);
-      if (!(t->bloom[(h >> 16) >> 6] & ((uint64_t)1 << ((h >> 16) & 63))))
-        continue;
-      j = h >> (32 - t->bits);
-      while (t->count[j] != 0 && t->gram[j] != v)
-        j = (j + 1) & (((size_t)1 << t->bits) - 1);
-      if (t->count[j] == 0) continue;
-      for (r = t->start[j]; r < t->start[j] + t->count[j]; r++) {
-        const lkey *l = &set->lk[r];
-        size_t gs = i + 1 - glen, ks;
-        const fm_wcplan *p = set->plans[l->plan];
-        if (set->seen[l->plan] == set->gen || l->goff > gs) continue;
-        ks = gs - l->goff;
-        if (l->klen > n - ks) continue;
-        if (p->cased ? memcmp(s + ks, set->keys + l->key, l->klen) != 0
-                     : !fm_iequal((const char *)s + ks, set->keys + l->key,
-                                  l->klen))
-          continue;
-        if (set_hit(set, l->plan, l->confirm, (const char *)s, n, mode))
-          return 1;
-      }
+    pr = w & 0xFFFF; /* at i = 0 a pair hit is harmless: probes check i */
+    if ((pair[pr >> 6] >> (pr & 63)) & 1) {
+      if (gram_probe(set, s, n, i, w, 2, mode) ||
+          gram_probe(set, s, n, i, w, 3, mode) ||
+          gram_probe(set, s, n, i, w, 4, mode))
+        return 1;
     }
+    /* single[] is all zero when no key has a one-byte gram */
+    if ((single[(w & 0xFF) >> 6] >> (w & 63)) & 1 &&
+        gram_probe(set, s, n, i, w, 1, mode))
+      return 1;
   }
   return 0;
 }
