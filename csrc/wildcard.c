@@ -215,6 +215,12 @@ static int parse(fm_wcplan *p, const char *pat, size_t n) {
     p->segs[0].a0 = 0, p->segs[0].na = 0, p->segs[0].first = SIZE_MAX;
     p->nsegs = 1;
   }
+  { /* give back what the worst case reserved (sets hold many plans) */
+    atom *a = fm_realloc(p->atoms, (p->natoms + 1) * sizeof(atom));
+    seg *g = fm_realloc(p->segs, (p->nsegs + 1) * sizeof(seg));
+    if (a != NULL) p->atoms = a;
+    if (g != NULL) p->segs = g;
+  }
   return 1;
 }
 
@@ -665,6 +671,21 @@ static size_t required_literal(const fm_wcplan *p, char *out) {
   return best;
 }
 
+/* How common a folded byte is in log lines and command lines (0..10): the
+   scan's first filter looks at a gram's last two bytes, so rare ones are
+   preferred there. */
+static unsigned byte_weight(unsigned char c) {
+  if (c == ' ') return 10;
+  if (strchr("etaoinsr", c) != NULL && c) return 8;
+  if ((c >= '0' && c <= '9') || (c && strchr("\\/.-:_", c) != NULL)) return 7;
+  if (c && strchr("lcdhump", c) != NULL) return 6;
+  if (c && strchr("fgbyw", c) != NULL) return 4;
+  if (c == 'v' || c == 'k') return 3;
+  if (c && strchr("xjqz", c) != NULL) return 1;
+  if (c >= 0x80) return 2;
+  return 5;
+}
+
 /* Build the gram tables from set->lk (already filled, unsorted). */
 static int grams_build(fm_wcset *set) {
   size_t k, i;
@@ -700,12 +721,17 @@ static int grams_build(fm_wcset *set) {
   }
   for (k = 0; k < set->nlk; k++) {
     lkey *l = &set->lk[k];
-    uint32_t bestc = UINT32_MAX;
+    uint64_t best = UINT64_MAX;
     size_t j;
     for (i = 0; i + l->glen <= l->klen; i++) {
       uint32_t v = gram_value(set->keys + l->key + i, l->glen);
+      uint64_t score;
       CSLOT(v, l->glen, j);
-      if (ccount[j] < bestc) bestc = ccount[j], l->goff = i, l->gram = v;
+      /* fewest keys sharing it first, then the rarest last two bytes */
+      score = (uint64_t)ccount[j] * 64 + byte_weight(v & 0xFF) * 4 +
+              byte_weight((v >> 8) & 0xFF) * 2 + byte_weight(v >> 16 & 0xFF) +
+              byte_weight(v >> 24);
+      if (score < best) best = score, l->goff = i, l->gram = v;
     }
   }
 #undef CSLOT
