@@ -402,6 +402,23 @@ static size_t seg_bwd(const fm_wcplan *p, const seg *g,
 static size_t seg_find(const fm_wcplan *p, const seg *g,
                        const unsigned char *s, size_t n, size_t from) {
   size_t x, e;
+  if (p->umode && g->first == g->a0) { /* starts with a folded literal */
+    uint32_t c0 = p->cps[p->atoms[g->first].off];
+    char ch = (char)c0;
+    for (x = from; x < n; x++) {
+      if (c0 < 0x80) { /* an ASCII letter matches only ASCII: SIMD jump */
+        size_t r = fm_isearch((const char *)s + x, n - x, &ch, 1);
+        if (r == FM_NOTFOUND) return FM_NOTFOUND;
+        x += r;
+      } else if (c0 < INVALID_BASE) { /* a valid non-ASCII char: a lead */
+        while (x < n && s[x] < 0xC2) x++;
+        if (x >= n) return FM_NOTFOUND;
+      } else if (!u8boundary(s, n, x))
+        continue;
+      if ((e = seg_fwd(p, g, s, n, x)) != FM_NOTFOUND) return e;
+    }
+    return FM_NOTFOUND;
+  }
   if (p->umode || g->first == SIZE_MAX) { /* try each boundary in turn */
     for (x = from;;) {
       e = seg_fwd(p, g, s, n, x);

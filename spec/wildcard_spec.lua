@@ -538,7 +538,11 @@ describe("fastmatch.wildcard on SigmaHQ values", function()
     local checked, hits, wcache, seen, u = 0, 0, {}, {}, 0
     local STRIDE = 9
     for _, ev in ipairs(events) do
-      for field, s in pairs(ev.fields) do
+      local names = {}
+      for field in pairs(ev.fields) do names[#names + 1] = field end
+      table.sort(names) -- a fixed order: the same pairs on every run
+      for _, field in ipairs(names) do
+        local s = ev.fields[field]
         local key = field .. "\0" .. tostring(s)
         if type(s) == "string" and utf8.len(s) and not seen[key] then
           seen[key] = true
