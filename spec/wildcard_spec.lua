@@ -204,6 +204,13 @@ describe("fastmatch.wildcard", function()
     { "*ä*", "xay", false },
     { "*😀*", "x😀y", true, "contains" },  -- no case variants: bytes
     { "k", "\u{212A}", false },            -- KELVIN SIGN: ASCII letters match only ASCII
+    { "\u{1C4}", "\u{1C5}", true },         -- DŽ / Dž (titlecase) / dž fold together
+    { "\u{386}ΘΗΝΑ", "άθηνα", true },       -- Greek with tonos
+    { "*\u{FF21}\u{FF22}*", "x\u{FF41}\u{FF42}y", true }, -- fullwidth Ａ Ｂ
+    { "\u{10400}?", "\u{10428}x", true },   -- Deseret: four-byte letters
+    { "\u{13A0}", "\u{AB70}", true },       -- Cherokee folds to its capitals
+    { "\u{130}", "i", false },              -- İ has no simple folding
+    { "ǅ*", "\u{1C6}x", true, "prefix" },
     -- cased = true compares bytes
     { "Foo", "foo", false, "exact", { cased = true } },
     { "Foo", "Foo", true, "exact", { cased = true } },
