@@ -16,7 +16,7 @@
 
 #include "fastmatch.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) &&      \
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) &&         \
     (defined(__GNUC__) || defined(__clang__))
 #define FM_X86 1
 #include <immintrin.h>
@@ -28,11 +28,11 @@
 const unsigned char fm_lower[256] = {
 #define R8(b) b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
     R8(0x00), R8(0x08), R8(0x10), R8(0x18), R8(0x20), R8(0x28), R8(0x30),
-    R8(0x38), 0x40, R8(0x61), R8(0x69), R8(0x71), 0x79, 0x7a, 0x5b, 0x5c,
-    0x5d, 0x5e, 0x5f, R8(0x60), R8(0x68), R8(0x70), R8(0x78), R8(0x80),
-    R8(0x88), R8(0x90), R8(0x98), R8(0xa0), R8(0xa8), R8(0xb0), R8(0xb8),
-    R8(0xc0), R8(0xc8), R8(0xd0), R8(0xd8), R8(0xe0), R8(0xe8), R8(0xf0),
-    R8(0xf8)
+    R8(0x38), 0x40,     R8(0x61), R8(0x69), R8(0x71), 0x79,     0x7a,
+    0x5b,     0x5c,     0x5d,     0x5e,     0x5f,     R8(0x60), R8(0x68),
+    R8(0x70), R8(0x78), R8(0x80), R8(0x88), R8(0x90), R8(0x98), R8(0xa0),
+    R8(0xa8), R8(0xb0), R8(0xb8), R8(0xc0), R8(0xc8), R8(0xd0), R8(0xd8),
+    R8(0xe0), R8(0xe8), R8(0xf0), R8(0xf8)
 #undef R8
 };
 
@@ -74,8 +74,10 @@ size_t fm_search(const char *hay, size_t hn, const char *needle, size_t nn) {
   const char *r;
   if (nn == 0) return 0;
   if (nn > hn) return FM_NOTFOUND;
-  if (nn == 1) r = memchr(hay, (unsigned char)needle[0], hn);
-  else r = memmem(hay, hn, needle, nn);
+  if (nn == 1)
+    r = memchr(hay, (unsigned char)needle[0], hn);
+  else
+    r = memmem(hay, hn, needle, nn);
   return r ? (size_t)(r - hay) : FM_NOTFOUND;
 }
 
@@ -110,7 +112,8 @@ static size_t isearch_scalar(const unsigned char *h, size_t hn,
 #define VERIFY_MASK(mask, i)                                                   \
   while (mask != 0) {                                                          \
     size_t k_ = (i) + (size_t)__builtin_ctz(mask);                             \
-    if (k_ + nn <= hn && fm_iequal((const char *)h + k_, (const char *)nd, nn)) \
+    if (k_ + nn <= hn &&                                                       \
+        fm_iequal((const char *)h + k_, (const char *)nd, nn))                 \
       return k_;                                                               \
     mask &= mask - 1;                                                          \
   }
@@ -208,7 +211,8 @@ static int current = -1; /* index into impls; -1 until first use */
 static isearch_fn pick(void) {
   if (current < 0) {
     size_t k = 0;
-    while (!impl_usable(k)) k++; /* the scalar one is always usable */
+    while (!impl_usable(k))
+      k++; /* the scalar one is always usable */
     current = (int)k;
   }
   return impls[current].fn;
@@ -231,9 +235,7 @@ int fm_search_use(const char *name) {
 }
 
 const char *fm_search_impls(size_t k) {
-  return k < NIMPLS && impl_usable(k) ? impls[k].name
-         : k < NIMPLS                 ? ""
-                                      : NULL;
+  return k < NIMPLS && impl_usable(k) ? impls[k].name : k < NIMPLS ? "" : NULL;
 }
 
 size_t fm_isearch(const char *hay, size_t hn, const char *needle, size_t nn) {
@@ -242,12 +244,14 @@ size_t fm_isearch(const char *hay, size_t hn, const char *needle, size_t nn) {
   int letters = 0;
   if (nn == 0) return 0;
   if (nn > hn) return FM_NOTFOUND;
-  for (k = 0; k < nn && !letters; k++) letters = ISALPHA(nd[k]);
+  for (k = 0; k < nn && !letters; k++)
+    letters = ISALPHA(nd[k]);
   if (!letters) return fm_search(hay, hn, needle, nn); /* folding is moot */
   /* second probe: the last byte that folds differently from the first,
      so that runs like "aaaa" still filter on the last byte */
   o2 = nn - 1;
-  while (o2 > 0 && fm_lower[nd[o2]] == fm_lower[nd[o1]]) o2--;
+  while (o2 > 0 && fm_lower[nd[o2]] == fm_lower[nd[o1]])
+    o2--;
   if (o2 == 0) o2 = nn - 1;
   return pick()((const unsigned char *)hay, hn, nd, nn, o1, o2);
 }
