@@ -1078,6 +1078,10 @@ static void *check_self(lua_State *L, const char *tname) {
   if (u != NULL && lua_getmetatable(L, 1)) {
     int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
     lua_pop(L, 1);
+    /* __gc ran (an object resurrected by another finalizer): its plan is
+       gone, so say so instead of touching freed memory. */
+    if (ok && ((fm_matcher *)u)->test == NULL)
+      luaL_error(L, "fastmatch: %s used after it was garbage-collected", tname);
     if (ok) return u;
   }
   luaL_typeerror(L, 1, tname);
@@ -1139,6 +1143,11 @@ static int wc_index(lua_State *L) {
 static int wc_tostring(lua_State *L) {
   wc_ud *w = (wc_ud *)luaL_checkudata(L, 1, WILDCARD_MT);
   lua_getiuservalue(L, 1, 1);
+  if (w->plan == NULL) { /* collected */
+    lua_pushfstring(L, "fastmatch.wildcard(%s, collected)",
+                    lua_tostring(L, -1));
+    return 1;
+  }
   lua_pushfstring(L, "fastmatch.wildcard(%s, %s%s)", lua_tostring(L, -1),
                   fm_wc_kind(w->plan), w->plan->cased ? ", cased" : "");
   return 1;
@@ -1236,7 +1245,7 @@ static int set_all(lua_State *L) {
 
 static int set_len(lua_State *L) {
   set_ud *u = (set_ud *)luaL_checkudata(L, 1, SET_MT);
-  lua_pushinteger(L, (lua_Integer)fm_wcset_size(u->set));
+  lua_pushinteger(L, u->set != NULL ? (lua_Integer)fm_wcset_size(u->set) : 0);
   return 1;
 }
 
@@ -1255,9 +1264,9 @@ static int set_index(lua_State *L) {
 }
 
 static int set_tostring(lua_State *L) {
-  lua_pushfstring(
-      L, "fastmatch.set(%d patterns)",
-      (int)fm_wcset_size(((set_ud *)luaL_checkudata(L, 1, SET_MT))->set));
+  set_ud *u = (set_ud *)luaL_checkudata(L, 1, SET_MT);
+  lua_pushfstring(L, "fastmatch.set(%d patterns)",
+                  u->set != NULL ? (int)fm_wcset_size(u->set) : 0);
   return 1;
 }
 

@@ -53,6 +53,9 @@ end
 -- Cases are interleaved run by run, so a noisy moment hurts all of them
 -- alike.  Prints ns/op (when n is given) and, for each later case, how many
 -- times faster the first case is (this case's median / the first's).
+-- Each result (res[i] and res[name]): name, seconds (median wall), samples,
+-- n, ns_op, speedup, cpu (median os.clock seconds), cpu_speedup.
+-- opts: runs, warmup, silent.
 function B.compare(title, cases, opts)
   opts = opts or {}
   local runs = opts.runs or (B.quick and 1 or 5)
@@ -62,22 +65,29 @@ function B.compare(title, cases, opts)
     samples[i] = {}
     for _ = 1, warm do c.fn() end
   end
+  local cpu = {}
+  for i = 1, #cases do cpu[i] = {} end
   for r = 1, runs do
     for i, c in ipairs(cases) do
       collectgarbage()
-      local t0 = fm.now()
+      local c0, t0 = os.clock(), fm.now()
       c.fn()
       samples[i][r] = fm.now() - t0
+      cpu[i][r] = os.clock() - c0
     end
   end
   local res = {}
-  local base = median(samples[1])
+  local base, cbase = median(samples[1]), median(cpu[1])
   if title then print(("-- %s"):format(title)) end
   for i, c in ipairs(cases) do
     local m = median(samples[i])
     local r = { name = c.name, seconds = m, samples = samples[i], n = c.n,
                 ns_op = c.n and m / c.n * 1e9 or nil,
                 speedup = base > 0 and m > 0 and m / base or nil }
+    -- CPU time (os.clock) beside wall time: on a shared machine it is the
+    -- steadier of the two for single-threaded work
+    r.cpu = median(cpu[i])
+    r.cpu_speedup = cbase > 0 and r.cpu > 0 and r.cpu / cbase or nil
     res[i] = r
     res[c.name] = r
     if not opts.silent then
@@ -89,6 +99,19 @@ function B.compare(title, cases, opts)
   return res
 end
 
+-- B.memory(fn) -> bytes the Lua heap grew by while fn's result is alive
+-- (full collections before and after), the result, and fm.memstats() taken
+-- then (peak_rss etc.).  fn returns what to keep alive for the measurement.
+function B.memory(fn)
+  collectgarbage(); collectgarbage()
+  local base = collectgarbage("count")
+  local keep = fn()
+  collectgarbage(); collectgarbage()
+  local grown = (collectgarbage("count") - base) * 1024
+  local m = fm.memstats()
+  return grown, keep, m
+end
+
 -- ratio of two medians (a / b); nil when b is 0
 function B.ratio(a, b)
   if not b or b == 0 then return nil end
@@ -96,7 +119,9 @@ function B.ratio(a, b)
 end
 
 -- Run a shell command; return its stdout, and its peak RSS in bytes when
--- GNU time is available (/usr/bin/time -v), else nil.
+-- GNU time is available (/usr/bin/time -v), else nil; then ok, how, code
+-- as io.popen's close gives them, and everything GNU time reported (the
+-- child's getrusage: "Voluntary context switches" = 12, ...) as a table.
 function B.run(cmd)
   local tmp = os.tmpname()
   local timed = io.open("/usr/bin/time", "r")
@@ -105,16 +130,18 @@ function B.run(cmd)
   local p = assert(io.popen(full))
   local out = p:read("a")
   local ok, how, code = p:close()
-  local peak
+  local peak, usage
   local f = io.open(tmp, "r")
   if f then
     local t = f:read("a")
     f:close()
     local kb = t:match("Maximum resident set size %(kbytes%): (%d+)")
     peak = kb and tonumber(kb) * 1024
+    usage = {}
+    for k, v in t:gmatch("\n%s*([^:\n]+): ([^\n]*)") do usage[k] = tonumber(v) or v end
   end
   os.remove(tmp)
-  return out, peak, ok, how, code
+  return out, peak, ok, how, code, usage
 end
 
 -- The Lua interpreter running this script, with the flags to reach the
@@ -154,6 +181,465 @@ function B.machine()
   end
   return ("%s, %d cores, %s, fastmatch %s (%s)"):format(cpu, cores, _VERSION,
     fm.version, fm.allocator)
+end
+
+
+-- ------------------------------------------------------------ experiments
+-- What examples/NN_*.lua and examples/run_all.lua share: child processes,
+-- verdicts, the result object, and the JSON / Markdown / SVG writers.
+
+-- The clone this file was loaded from (it holds the Makefile), or nil when
+-- fastmatch is installed elsewhere.
+local function tree_root()
+  local src = debug.getinfo(1, "S").source
+  local dir = src:match("^@(.*)/lua/fastmatch/bench%.lua$")
+  if not dir and src:match("^@lua/fastmatch/bench%.lua$") then dir = "." end
+  if not dir then return nil end
+  local f = io.open(dir .. "/Makefile")
+  if not f then return nil end
+  f:close()
+  return dir
+end
+B.root = tree_root()
+
+-- A string quoted for /bin/sh.
+function B.shq(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Is `cmd` on PATH?
+function B.have(cmd)
+  local ok = os.execute("command -v " .. B.shq(cmd) .. " >/dev/null 2>&1")
+  return ok == true
+end
+
+-- The "key=value" lines of a child's output, values converted to numbers
+-- where they are numbers.
+function B.kv(out)
+  local t = {}
+  for k, v in tostring(out or ""):gmatch("([%w_]+)=([^\t\n]*)") do
+    t[k] = tonumber(v) or v
+  end
+  return t
+end
+
+-- B.child(code [, opts]) -> out, peak_rss, ok, kv, exitcode, usage
+-- Runs Lua source `code` in a fresh interpreter that sees the same
+-- package.path/cpath as this process (so it loads the same fastmatch), with
+-- stdout and stderr together in `out`; peak_rss from /usr/bin/time when
+-- installed.  opts.flags: interpreter flags ("-l fastmatch.mimalloc");
+-- opts.cpath: a directory holding fastmatch/core.so to load instead (a
+-- build variant); opts.args: arguments for the script; opts.prefix: a
+-- command to run the interpreter under ("heaptrack -o x", "perf stat");
+-- opts.timeout: seconds (default 600).  kv: the child's key=value lines;
+-- usage: what GNU time reported (see B.run).
+function B.child(code, opts)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(code)
+  f:close()
+  local out, peak, ok, kv, code_, usage = B.script(file, opts)
+  os.remove(file)
+  return out, peak, ok, kv, code_, usage
+end
+
+-- B.script(path [, opts]) -> the same as B.child, for a script file.
+function B.script(file, opts)
+  opts = opts or {}
+  local cpath = package.cpath
+  if opts.cpath then cpath = opts.cpath .. "/?.so;" .. cpath end
+  local timeout = ""
+  if B.have("timeout") then timeout = ("timeout %d "):format(opts.timeout or 600) end
+  local cmd = ("env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s%s%s %s %s %s 2>&1"):format(
+    B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
+    B.shq(B.lua()), opts.flags or "", B.shq(file), opts.args or "")
+  local out, peak, ok, _, code, usage = B.run(cmd)
+  return out, peak, ok, B.kv(out), code, usage
+end
+
+-- B.judge(measured, lo [, hi]) -> "confirmed" | "weaker" | "stronger"
+-- A claim "lo..hi times better" is confirmed by a measurement within a
+-- factor 3 of the range AND within half/double of its logarithm (so that
+-- "20-30% faster" needs 1.10x-1.69x, "~100x" needs 33x-300x).
+function B.judge(measured, lo, hi)
+  hi = hi or lo
+  local l = math.log
+  local low = math.max(lo / 3, math.exp(l(lo) / 2))
+  local high = math.min(hi * 3, math.exp(l(hi) * 2))
+  if lo <= 1 then low = lo / 3 end
+  if hi <= 1 then high = hi * 3 end
+  if measured < low then return "weaker" end
+  if measured > high then return "stronger" end
+  return "confirmed"
+end
+
+B.VERDICTS = { confirmed = true, weaker = true, stronger = true,
+               ["not applicable here"] = true }
+
+-- Short number for tables: 3 significant figures, no exponent below 1e6.
+function B.fmt(x)
+  if type(x) ~= "number" then return "n/a" end
+  if x ~= x then return "nan" end
+  local a = math.abs(x)
+  if a >= 1e6 then return ("%.3g"):format(x) end
+  if a >= 100 then return ("%.0f"):format(x) end
+  if a >= 10 then return ("%.1f"):format(x) end
+  if a >= 0.01 or a == 0 then return ("%.2f"):format(x) end
+  return ("%.2g"):format(x)
+end
+
+-- Serialise plain data (nil, booleans, numbers, strings, tables without
+-- cycles) as one line of Lua source, for a parent process to load.
+local function ser(v, out)
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = '"' .. v:gsub('[%c"\\\128-\255]', function(c)
+      return ("\\%03d"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    if v ~= v then out[#out + 1] = "(0/0)"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    elseif math.type(v) == "integer" then out[#out + 1] = ("%d"):format(v)
+    else out[#out + 1] = ("%.17g"):format(v) end
+  elseif t == "boolean" or t == "nil" then
+    out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    local n = #v
+    for i = 1, n do ser(v[i], out); out[#out + 1] = "," end
+    local keys = {}
+    for k in pairs(v) do
+      if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+    end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(keys) do
+      out[#out + 1] = "["; ser(k, out); out[#out + 1] = "]="; ser(v[k], out); out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("cannot serialise a " .. t)
+  end
+  return out
+end
+function B.serialize(v) return table.concat(ser(v, {})) end
+
+-- Load what B.serialize wrote (no environment: data only).
+function B.deserialize(s)
+  local f, err = load("return " .. s, "=result", "t", {})
+  if not f then return nil, err end
+  local ok, v = pcall(f)
+  if not ok then return nil, v end
+  return v
+end
+
+-- JSON text of plain data; tables with only 1..n keys become arrays (an
+-- empty table becomes []), NaN and infinities become null.
+local function json(v, out, ind)
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
+      local m = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
+      return m[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
+    elseif math.type(v) == "integer" then out[#out + 1] = ("%d"):format(v)
+    else out[#out + 1] = ("%.17g"):format(v) end
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "nil" then out[#out + 1] = "null"
+  elseif t == "table" then
+    local n, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    local pad, pad2 = "\n" .. ind, "\n" .. ind .. "  "
+    if count == n then
+      if n == 0 then out[#out + 1] = "[]"; return out end
+      out[#out + 1] = "["
+      for i = 1, n do
+        out[#out + 1] = pad2; json(v[i], out, ind .. "  ")
+        if i < n then out[#out + 1] = "," end
+      end
+      out[#out + 1] = pad .. "]"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        local val = v[k]
+        if val == nil then val = v[tonumber(k)] end
+        out[#out + 1] = pad2; json(k, out, ""); out[#out + 1] = ": "; json(val, out, ind .. "  ")
+        if i < #keys then out[#out + 1] = "," end
+      end
+      out[#out + 1] = pad .. "}"
+    end
+  else
+    error("cannot write a " .. t .. " as JSON")
+  end
+  return out
+end
+function B.json(v) return table.concat(json(v, {}, "")) end
+
+-- Versions of what the measurements depend on.
+function B.versions()
+  local v = { lua = _VERSION, fastmatch = fm.version, allocator = fm.allocator }
+  local cpu, cores = "unknown CPU", 0
+  local f = io.open("/proc/cpuinfo")
+  if f then
+    for line in f:lines() do
+      local m = line:match("^model name%s*:%s*(.+)")
+      if m and cpu == "unknown CPU" then cpu = m end
+      if line:match("^processor") then cores = cores + 1 end
+    end
+    f:close()
+  end
+  v.cpu, v.cores = cpu, cores
+  local mv = fm.mimalloc_version
+  if math.type(mv) == "integer" then
+    v.mimalloc = ("%d.%d.%d"):format(mv // 100, mv // 10 % 10, mv % 10)
+  end
+  if type(fm.pcre2_version) == "string" then
+    v.pcre2 = fm.pcre2_version
+  else
+    local ok, rex = pcall(require, "rex_pcre2")
+    if ok and type(rex) == "table" and rex.version then v.pcre2 = rex.version() end
+  end
+  if not v.pcre2 then
+    local p = io.popen("pkg-config --modversion libpcre2-8 2>/dev/null")
+    if p then v.pcre2 = p:read("l"); p:close() end
+  end
+  v.pcre2 = v.pcre2 or "unknown"
+  v.mimalloc = v.mimalloc or "none"
+  return v
+end
+
+-- One line naming the machine and the versions.
+function B.machine_line(v)
+  v = v or B.versions()
+  return ("%s, %d cores; %s; PCRE2 %s; mimalloc %s; fastmatch %s (%s)"):format(
+    v.cpu, v.cores, v.lua, v.pcre2, v.mimalloc, v.fastmatch, v.allocator)
+end
+
+-- Does this build have fm.<name> for every name?  -> true | false, missing
+function B.has(...)
+  local missing = {}
+  for _, name in ipairs({ ... }) do
+    if fm[name] == nil then missing[#missing + 1] = "fastmatch." .. name end
+  end
+  if #missing > 0 then return false, table.concat(missing, ", ") end
+  return true
+end
+
+-- The shared SigmaHQ-derived data beside the clone (../shared/data/sigma),
+-- loaded with dofile: -> table, or nil and why (a user's clone has none).
+function B.sigma(name)
+  local path = (B.root or ".") .. "/../shared/data/sigma/" .. name .. ".lua"
+  local f = io.open(path)
+  if not f then return nil, path .. " not found (only in the project's workspace)" end
+  f:close()
+  local ok, t = pcall(dofile, path)
+  if not ok or type(t) ~= "table" then return nil, "cannot load " .. path .. ": " .. tostring(t) end
+  return t
+end
+
+B.MARK = "@@fastmatch-result "
+
+-- Check a result object; -> true | false, what is wrong.
+function B.check_result(r)
+  if type(r) ~= "table" then return false, "not a table" end
+  if math.type(r.id) ~= "integer" or r.id < 1 then return false, "id" end
+  for _, k in ipairs({ "title", "claim", "verdict", "why" }) do
+    if type(r[k]) ~= "string" or r[k] == "" then return false, k .. " is not a non-empty string" end
+  end
+  if not B.VERDICTS[r.verdict] then return false, "verdict " .. r.verdict end
+  local na = r.verdict == "not applicable here"
+  for _, side in ipairs({ "before", "after" }) do
+    local s = r[side]
+    if type(s) ~= "table" then return false, side .. " is not a table" end
+    if type(s.unit) ~= "string" or type(s.what) ~= "string" then
+      return false, side .. ".unit/what"
+    end
+    if not na and type(s.value) ~= "number" then return false, side .. ".value" end
+  end
+  if not na and type(r.ratio) ~= "number" then return false, "ratio" end
+  if r.ratio ~= nil and type(r.ratio) ~= "number" then return false, "ratio" end
+  return true
+end
+
+-- B.experiment(meta, body) -> result
+-- meta: id, title, claim (the guide's words), claim_value (the claim as a
+-- number in the unit of `metric`, nil for a method), metric (what
+-- `measured` counts: "x faster", "x less memory", "MB saved"), needs (names
+-- of fastmatch functions the "after" uses: when one is missing, the
+-- verdict is "not applicable here" and body is not run).
+-- body(B) returns before = {value=, unit=, what=}, after = {...}, ratio
+-- (before / after: how many times better "after" is), measured (the figure
+-- compared with claim_value; default ratio), verdict (default: B.judge),
+-- why (one line), details (more lines, printed and kept).
+-- Prints the result for a reader and, on one line after B.MARK, for
+-- run_all.lua.  Numbers come only from body: nothing is written in.
+function B.experiment(meta, body)
+  local t0 = fm.now()
+  local r = { id = meta.id, title = meta.title, claim = meta.claim,
+              claim_value = meta.claim_value, metric = meta.metric or "x better",
+              quick = B.quick }
+  print(("== %02d %s (%s)"):format(meta.id, meta.title, B.quick and "quick" or "full"))
+  print("   guide: " .. meta.claim)
+  local ok, missing = B.has(table.unpack(meta.needs or {}))
+  local res
+  if not ok then
+    res = { verdict = "not applicable here", why = missing .. " not built yet",
+            before = { unit = meta.unit or "s", what = meta.before or "before" },
+            after = { unit = meta.unit or "s", what = meta.after or "after" } }
+  else
+    local good, err = pcall(body, B)
+    if not good then
+      res = { verdict = "not applicable here", why = "failed: " .. tostring(err):gsub("\n.*", ""),
+              before = { unit = meta.unit or "s", what = meta.before or "before" },
+              after = { unit = meta.unit or "s", what = meta.after or "after" } }
+      io.stderr:write(("experiment %d failed: %s\n"):format(meta.id, tostring(err)))
+    else
+      res = err
+    end
+  end
+  for k, v in pairs(res) do r[k] = v end
+  if r.measured == nil then r.measured = r.ratio end
+  if r.verdict == nil then
+    if r.claim_value and r.measured then
+      r.verdict = B.judge(r.measured, meta.claim_lo or r.claim_value, meta.claim_hi or r.claim_value)
+    else
+      r.verdict = "confirmed"
+    end
+  end
+  r.why = r.why or ""
+  r.seconds = fm.now() - t0
+  for _, d in ipairs(r.details or {}) do print("   " .. d) end
+  if r.before.value then
+    print(("   before: %s %s  (%s)"):format(B.fmt(r.before.value), r.before.unit, r.before.what))
+    print(("   after:  %s %s  (%s)"):format(B.fmt(r.after.value), r.after.unit, r.after.what))
+  end
+  print(("   measured: %s %s%s -> %s: %s"):format(B.fmt(r.measured), r.metric,
+    r.claim_value and (" (claim " .. B.fmt(r.claim_value) .. ")") or "", r.verdict, r.why))
+  print(B.MARK .. B.serialize(r))
+  io.stdout:flush()
+  return r
+end
+
+-- The result object in a child's output, or nil, why.
+function B.find_result(out)
+  local line = tostring(out or ""):match(B.MARK:gsub("%p", "%%%0") .. "([^\n]*)")
+  if not line then return nil, "no result line" end
+  return B.deserialize(line)
+end
+
+-- ------------------------------------------------------------ reports
+
+local function esc_md(s)
+  return (tostring(s):gsub("|", "\\|"):gsub("\n", " "))
+end
+
+-- A Markdown report: a table, one row per experiment, and the machine.
+function B.markdown(results, versions, opts)
+  opts = opts or {}
+  local o = {}
+  o[#o + 1] = "| # | experiment | guide's claim | before | after | measured | verdict | why |"
+  o[#o + 1] = "|---|---|---|---|---|---|---|---|"
+  for _, r in ipairs(results) do
+    local function side(s)
+      if not s or s.value == nil then return "—" end
+      return ("%s %s"):format(B.fmt(s.value), s.unit)
+    end
+    local name = esc_md(r.title)
+    if opts.link and r.script then name = ("[%s](%s%s)"):format(name, opts.link, r.script) end
+    local m = r.measured and ("%s %s"):format(B.fmt(r.measured), r.metric or "") or "—"
+    o[#o + 1] = ("| %d | %s | %s | %s | %s | %s | %s | %s |"):format(r.id, name, esc_md(r.claim),
+      side(r.before), side(r.after), m, r.verdict, esc_md(r.why or ""))
+  end
+  if versions then
+    o[#o + 1] = ""
+    o[#o + 1] = "Machine: " .. B.machine_line(versions) .. "."
+  end
+  return table.concat(o, "\n") .. "\n"
+end
+
+-- The same table for a terminal.
+function B.text_table(results)
+  local o = {}
+  o[#o + 1] = ("%-3s %-40s %-26s %-28s %-20s %s"):format("#", "experiment", "claim", "measured", "verdict", "why")
+  for _, r in ipairs(results) do
+    local claim = r.claim_value and (B.fmt(r.claim_value) .. " " .. (r.metric or "")) or "(a method)"
+    local m = r.measured and (B.fmt(r.measured) .. " " .. (r.metric or "")) or "n/a"
+    o[#o + 1] = ("%-3d %-40s %-26s %-28s %-20s %s"):format(r.id, r.title:sub(1, 40), claim:sub(1, 26),
+      m:sub(1, 28), r.verdict, r.why or "")
+  end
+  return table.concat(o, "\n")
+end
+
+local function xml(s)
+  return (tostring(s):gsub("[<>&\"]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;" }))
+end
+
+-- An SVG bar chart, log scale: per experiment the guide's claim (grey) and
+-- the measurement (coloured by verdict), each in the experiment's metric.
+function B.svg(results, versions)
+  local lo, hi = math.huge, -math.huge
+  for _, r in ipairs(results) do
+    for _, v in ipairs({ r.claim_value, r.measured }) do
+      if type(v) == "number" and v > 0 and v < math.huge then
+        lo = math.min(lo, v); hi = math.max(hi, v)
+      end
+    end
+  end
+  if lo == math.huge then lo, hi = 1, 10 end
+  local d0 = math.floor(math.log(math.min(lo, 1), 10))
+  local d1 = math.ceil(math.log(math.max(hi, 10), 10))
+  if d1 <= d0 then d1 = d0 + 1 end
+  local left, top, rowh, barh, width = 330, 50, 34, 12, 560
+  local h = top + #results * rowh + 60
+  local W = left + width + 130
+  local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
+  local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
+                   ["not applicable here"] = "#9e9e9e" }
+  local o = {}
+  o[#o + 1] = ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'):format(W, h)
+  o[#o + 1] = ('<rect width="%d" height="%d" fill="white"/>'):format(W, h)
+  o[#o + 1] = ('<text x="10" y="20" font-size="15" font-weight="bold">fastmatch: the guide\'s claims (grey) vs measured here (colour), log scale</text>')
+  if versions then
+    o[#o + 1] = ('<text x="10" y="38" font-size="10" fill="#555">%s</text>'):format(xml(B.machine_line(versions)))
+  end
+  for d = d0, d1 do
+    local xx = x(10 ^ d)
+    o[#o + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'):format(xx, top - 5, xx, h - 45)
+    o[#o + 1] = ('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>'):format(xx, h - 30,
+      10 ^ d >= 1 and ("%.0f"):format(10 ^ d) or ("%g"):format(10 ^ d))
+  end
+  for i, r in ipairs(results) do
+    local y = top + (i - 1) * rowh
+    o[#o + 1] = ('<text x="%d" y="%d" text-anchor="end">%02d %s</text>'):format(left - 8, y + 16, r.id, xml(r.title:sub(1, 44)))
+    -- bars grow from 1 (no change): right for a gain, left for a loss
+    local x1 = x(1)
+    local function bar(v, yy, fill, title)
+      local xv = x(v)
+      o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>'):format(
+        math.min(x1, xv) - (math.abs(xv - x1) < 2 and 1 or 0), yy, math.max(2, math.abs(xv - x1)), barh, fill, xml(title))
+      return math.max(x1, xv)
+    end
+    if type(r.claim_value) == "number" and r.claim_value > 0 then
+      bar(r.claim_value, y + 2, "#bdbdbd", "claim: " .. r.claim)
+    end
+    if type(r.measured) == "number" and r.measured > 0 and r.measured < math.huge then
+      local xm = bar(r.measured, y + 2 + barh, colour[r.verdict] or "#000", r.why or "")
+      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11">%s %s, %s%s</text>'):format(xm + 4, y + 2 + 2 * barh - 2,
+        B.fmt(r.measured), xml(r.metric or ""), xml(r.verdict), r.claim_value and "" or " (method)")
+    else
+      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11" fill="#555">%s</text>'):format(x(1) + 4, y + 2 + 2 * barh - 2,
+        xml(r.verdict .. ": " .. (r.why or "")))
+    end
+  end
+  o[#o + 1] = ('<text x="%d" y="%d" fill="#555">in each row\'s metric (times better, or MB saved), log scale, bars from 1 = no change. ' ..
+    'Grey: the guide\'s claim; green confirmed, red weaker, blue stronger.</text>'):format(10, h - 12)
+  o[#o + 1] = "</svg>"
+  return table.concat(o, "\n") .. "\n"
 end
 
 return B

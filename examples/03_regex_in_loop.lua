@@ -1,0 +1,75 @@
+-- Experiment 3 -- "Avoid regex compilation in loops": the guide compiled
+-- a Regex once (lazy static) instead of per iteration (~100x faster).
+-- Here, on a 110-byte web-log line: before, the pattern is compiled in the
+-- loop as lrexlib users write it (rex_pcre2.new(p):find(s), which is also
+-- what rex_pcre2.find(s, p) does); after, fm.compile once outside the
+-- loop.  Also shown: the same-library effect in lrexlib, fm.compile in the
+-- loop, and fm.find(s, p) whose cache makes the loop form cheap anyway.
+--   lua5.4 examples/03_regex_in_loop.lua [--quick]
+if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
+  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
+  root = root == "" and "." or root
+  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+  package.cpath = root .. "/?.so;" .. package.cpath
+end
+local B = require "fastmatch.bench"
+
+local LINE = '203.0.113.9 - - [21/Mar/2016:19:19:25 +0100] "GET /index.php?Action=View HTTP/1.1" 404 151 "-" "curl/7.8"'
+local PAT = [==[^(\S+) \S+ \S+ \[([^\]]+)\] "(\w+) ([^"]*)" (\d{3}) (\d+)]==]
+
+return B.experiment({
+  id = 3, title = "Avoid regex compilation in loops",
+  claim = "compile the regex once, not in the loop: ~100x faster",
+  claim_value = 100, metric = "x faster", needs = { "compile", "find" },
+}, function()
+  local fm = require "fastmatch"
+  local okrex, rex = pcall(require, "rex_pcre2")
+  local re = fm.compile(PAT)
+  assert(select(7, re:find(LINE)) == "404", "fm.compile: wrong captures")
+  local n_loop = B.size(50000, 1000)
+  local n_once = B.size(500000, 10000)
+  local cases = {}
+  local function add(name, n, fn) cases[#cases + 1] = { name = name, n = n, fn = fn } end
+  if okrex then
+    add("rex_pcre2.new(p):find(s) in the loop", n_loop, function()
+      for _ = 1, n_loop do rex.new(PAT):find(LINE) end
+    end)
+  end
+  add("fm.compile(p):find(s) in the loop", n_loop, function()
+    for _ = 1, n_loop do fm.compile(PAT):find(LINE) end
+  end)
+  add("fm.compile once, re:find(s) in the loop", n_once, function()
+    for _ = 1, n_once do re:find(LINE) end
+  end)
+  add("fm.find(s, p) in the loop (cached)", n_once, function()
+    for _ = 1, n_once do fm.find(LINE, PAT) end
+  end)
+  local rexonce
+  if okrex then
+    rexonce = rex.new(PAT)
+    add("rex_pcre2.new once, r:find(s) in the loop", n_once, function()
+      for _ = 1, n_once do rexonce:find(LINE) end
+    end)
+  end
+  local res = B.compare(nil, cases, { silent = true, runs = B.quick and 1 or 3 })
+  local details = {}
+  for _, c in ipairs(res) do details[#details + 1] = ("%-44s %9.1f ns/op"):format(c.name, c.ns_op) end
+  local before = okrex and res["rex_pcre2.new(p):find(s) in the loop"] or res["fm.compile(p):find(s) in the loop"]
+  local after = res["fm.compile once, re:find(s) in the loop"]
+  if okrex then
+    details[#details + 1] = ("lrexlib alone, in the loop -> once: %.0fx; fastmatch alone: %.0fx; fm.find cached vs compiled once: %.2fx the time"):format(
+      before.ns_op / res["rex_pcre2.new once, r:find(s) in the loop"].ns_op,
+      res["fm.compile(p):find(s) in the loop"].ns_op / after.ns_op,
+      res["fm.find(s, p) in the loop (cached)"].ns_op / after.ns_op)
+  else
+    details[#details + 1] = "rex_pcre2 (lua-rex-pcre2) is not installed: the before is fm.compile in the loop"
+  end
+  return {
+    before = { value = before.ns_op / 1000, unit = "us/line", what = before.name },
+    after = { value = after.ns_op / 1000, unit = "us/line", what = after.name },
+    ratio = before.ns_op / after.ns_op,
+    why = ("compiling costs %.1f us per line; matching once compiled %.0f ns%s"):format(
+      before.ns_op / 1000, after.ns_op, re.info and re:info().jit and " (JIT)" or ""),
+    details = details,
+  }
+end)

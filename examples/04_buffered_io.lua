@@ -1,0 +1,66 @@
+-- Experiment 4 -- "Use buffer IO": the guide wrapped stdout in a BufWriter
+-- (~50x faster for many small writes).  Here: 12-byte writes to a file;
+-- before, a Lua file with setvbuf("no") (one write(2) per call, what
+-- Rust's unbuffered File does); after, fm.writer (64 KiB buffer).  Lua's
+-- own default-buffered io is shown beside them.
+--   lua5.4 examples/04_buffered_io.lua [--quick]
+if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
+  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
+  root = root == "" and "." or root
+  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+  package.cpath = root .. "/?.so;" .. package.cpath
+end
+local B = require "fastmatch.bench"
+
+local MSG = "hello world\n"
+
+return B.experiment({
+  id = 4, title = "Use buffer IO",
+  claim = "buffered writes instead of one syscall per write: ~50x faster",
+  claim_value = 50, metric = "x faster", needs = { "writer" },
+}, function()
+  local fm = require "fastmatch"
+  local path = os.tmpname()
+  local n_unbuf = B.size(300000, 5000)
+  local n = B.size(3000000, 50000)
+  local function size_of(p)
+    local f = assert(io.open(p, "rb"))
+    local sz = f:seek("end")
+    f:close()
+    return sz
+  end
+  local sizes = {}
+  local res = B.compare(nil, {
+    { name = 'io file, setvbuf("no")', n = n_unbuf, fn = function()
+      local f = assert(io.open(path, "wb"))
+      f:setvbuf("no")
+      for _ = 1, n_unbuf do f:write(MSG) end
+      f:close()
+      sizes[1] = size_of(path)
+    end },
+    { name = "fm.writer", n = n, fn = function()
+      local w = assert(fm.writer(path))
+      for _ = 1, n do w:write(MSG) end
+      assert(w:close())
+      sizes[2] = size_of(path)
+    end },
+    { name = "io file, default buffering", n = n, fn = function()
+      local f = assert(io.open(path, "wb"))
+      for _ = 1, n do f:write(MSG) end
+      f:close()
+      sizes[3] = size_of(path)
+    end },
+  }, { silent = true, runs = B.quick and 1 or 3 })
+  os.remove(path)
+  assert(sizes[1] == n_unbuf * #MSG and sizes[2] == n * #MSG and sizes[3] == n * #MSG,
+    "a writer lost bytes")
+  local b, a, lua = res[1].ns_op, res[2].ns_op, res[3].ns_op
+  return {
+    before = { value = b, unit = "ns/write", what = ('Lua file with setvbuf("no"), %d writes'):format(n_unbuf) },
+    after = { value = a, unit = "ns/write", what = ("fm.writer, %d writes"):format(n) },
+    ratio = b / a,
+    why = ("one write(2) per call costs %.0f ns; buffered %.0f ns (Lua's buffered io: %.0f ns, fm.writer %.2fx its speed)"):format(
+      b, a, lua, lua / a),
+    details = { "every file checked: as many bytes as were written" },
+  }
+end)

@@ -1,0 +1,92 @@
+-- Experiment 5 -- "Use standard string methods instead of regex": the
+-- guide replaced a regex like `.*abc` with ends_with (~10x faster).
+-- Here, over process image paths: before, the regex compiled once
+-- (fm.compile, PCRE2 JIT; lrexlib when fm.compile is not built); after,
+-- fm.endswith.  Starts-with and contains are shown beside it, and Lua's
+-- own allocating idiom s:sub(-#x) == x.
+--   lua5.4 examples/05_string_methods.lua [--quick]
+if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
+  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
+  root = root == "" and "." or root
+  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+  package.cpath = root .. "/?.so;" .. package.cpath
+end
+local B = require "fastmatch.bench"
+
+-- Subjects: the Image / CommandLine values of the Sigma regression events
+-- when ../shared is there, else generated paths of the same shape.
+local function subjects()
+  local out, src = {}, "generated paths"
+  local ev = B.sigma("sigma_events")
+  if ev then
+    for _, e in ipairs(ev) do
+      for _, k in ipairs({ "Image", "ParentImage", "CommandLine", "TargetFilename" }) do
+        local v = e.fields and e.fields[k]
+        if type(v) == "string" then out[#out + 1] = v end
+      end
+    end
+    src = ("%d Image/CommandLine values of the Sigma regression events"):format(#out)
+  end
+  if #out < 100 then
+    out = {}
+    local dirs = { "C:\\Windows\\System32\\", "C:\\Users\\alice\\AppData\\Local\\Temp\\", "C:\\Program Files\\App\\" }
+    local names = { "cmd.exe", "powershell.exe", "rundll32.exe", "notes.txt", "setup.dll", "svchost.exe" }
+    for i = 1, 1000 do out[i] = dirs[i % #dirs + 1] .. names[i % #names + 1] end
+  end
+  return out, src
+end
+
+return B.experiment({
+  id = 5, title = "Standard string methods instead of regex",
+  claim = "ends_with instead of a `.*abc` regex: ~10x faster",
+  claim_value = 10, metric = "x faster", needs = { "endswith", "startswith", "contains" },
+}, function()
+  local fm = require "fastmatch"
+  local S, src = subjects()
+  local compile, engine
+  if fm.compile then
+    compile, engine = function(p) local re = fm.compile(p); return function(s) return re:test(s) end end, "fm.compile (PCRE2 JIT)"
+  else
+    local rex = require "rex_pcre2"
+    compile, engine = function(p) local re = rex.new(p); return function(s) return re:find(s) ~= nil end end, "rex_pcre2 (fm.compile not built)"
+  end
+  local reps = B.size(2000, 40)
+  local n = reps * #S
+  local pairs_ = {
+    { "ends with", [[.*\.exe$]], function(s) return fm.endswith(s, ".exe") end },
+    { "starts with", [[^C:\\Windows\\]], function(s) return fm.startswith(s, "C:\\Windows\\") end },
+    { "contains", [[.*powershell]], function(s) return fm.contains(s, "powershell") ~= nil end },
+  }
+  local details = { ("subjects: %s; regex engine: %s"):format(src, engine) }
+  local main
+  for i, p in ipairs(pairs_) do
+    local name, pat, fast = p[1], p[2], p[3]
+    local re = compile(pat)
+    -- same answers on every subject, or the timing compares different work
+    for _, s in ipairs(S) do
+      assert(not re(s) == not fast(s), ("%s: regex and fm disagree on %q"):format(name, s))
+    end
+    local cases = {
+      { name = "regex " .. pat, n = n, fn = function()
+        for _ = 1, reps do for j = 1, #S do re(S[j]) end end end },
+      { name = "fm." .. name:gsub(" ", ""), n = n, fn = function()
+        for _ = 1, reps do for j = 1, #S do fast(S[j]) end end end },
+    }
+    if i == 1 then
+      cases[3] = { name = "Lua s:sub(-4) == '.exe'", n = n, fn = function()
+        for _ = 1, reps do for j = 1, #S do local _ = S[j]:sub(-4) == ".exe" end end end }
+    end
+    local res = B.compare(nil, cases, { silent = true, runs = B.quick and 1 or 3 })
+    details[#details + 1] = ("%-12s regex %6.1f ns, fm %6.1f ns: %.1fx%s"):format(name, res[1].ns_op, res[2].ns_op,
+      res[1].ns_op / res[2].ns_op, res[3] and (" (Lua sub() idiom %.1f ns)"):format(res[3].ns_op) or "")
+    if i == 1 then main = res end
+  end
+  local b, a = main[1].ns_op, main[2].ns_op
+  return {
+    before = { value = b, unit = "ns/test", what = "regex .*\\.exe$ compiled once, " .. engine },
+    after = { value = a, unit = "ns/test", what = 'fm.endswith(s, ".exe")' },
+    ratio = b / a,
+    why = ("ends-with: %.0f ns by regex, %.0f ns by fm.endswith (a Lua call either way)"):format(b, a),
+    details = details,
+  }
+end)

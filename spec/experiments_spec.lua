@@ -1,0 +1,167 @@
+-- The main job's machinery: the harness helpers that every benchmark and
+-- experiment shares, then every examples/NN_*.lua run once in quick mode
+-- (so none silently rots), then run_all.lua writing its three reports.
+-- No timing is asserted: only that each experiment measures and reports.
+local B = require "fastmatch.bench"
+
+local src = debug.getinfo(1, "S").source:match("^@(.*)$")
+local root = src:match("^(.*)/spec/[^/]*$") or "."
+local examples = root .. "/examples"
+
+local function ls(pattern)
+  local p = assert(io.popen("ls -1 '" .. examples .. "' 2>/dev/null"))
+  local out = {}
+  for name in p:lines() do if name:match(pattern) then out[#out + 1] = name end end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+local function sample(over)
+  local r = { id = 3, title = "Avoid regex compilation in loops", claim = "~100x faster", claim_value = 100,
+              metric = "x faster", before = { value = 5.2, unit = "us/line", what = "compile in the loop" },
+              after = { value = 0.1, unit = "us/line", what = "compiled once" }, ratio = 52, measured = 52,
+              verdict = "weaker", why = "compiling costs 5.2 us" }
+  for k, v in pairs(over or {}) do r[k] = v end
+  return r
+end
+
+describe("fastmatch.bench.judge", function()
+  it("confirms a measurement within a factor 3 of a large claim", function()
+    assert.equal("confirmed", B.judge(100, 100))
+    assert.equal("confirmed", B.judge(40, 100))
+    assert.equal("confirmed", B.judge(250, 100))
+  end)
+  it("calls a measurement far below the claim weaker and far above stronger", function()
+    assert.equal("weaker", B.judge(20, 100))
+    assert.equal("stronger", B.judge(400, 100))
+  end)
+  it("judges a small claim (20-30% faster) by the size of the gain, not a factor 3", function()
+    assert.equal("confirmed", B.judge(1.25, 1.2, 1.3))
+    assert.equal("weaker", B.judge(1.02, 1.2, 1.3))
+    assert.equal("weaker", B.judge(0.8, 1.2, 1.3))
+    assert.equal("stronger", B.judge(2.5, 1.2, 1.3))
+  end)
+end)
+
+describe("fastmatch.bench.serialize", function()
+  it("round-trips results with strings of any bytes, integers, floats and nesting", function()
+    local v = { "a\n\"b\\", 1, 2.5, -0.125, true, { x = "é\0z", [10] = 3 }, name = "it's" }
+    local back = assert(B.deserialize(B.serialize(v)))
+    assert.same(v, back)
+    assert.is_nil(B.serialize(v):find("\n"), "one line")
+  end)
+  it("keeps NaN and infinities as numbers", function()
+    local back = B.deserialize(B.serialize({ 1 / 0, -1 / 0, 0 / 0 }))
+    assert.equal(math.huge, back[1])
+    assert.equal(-math.huge, back[2])
+    assert.is_true(back[3] ~= back[3])
+  end)
+  it("loads no code: a result line cannot call functions", function()
+    assert.is_nil((B.deserialize("os.exit(3)")))
+  end)
+end)
+
+describe("fastmatch.bench.json", function()
+  it("writes arrays, objects, escapes and null for NaN", function()
+    local j = B.json({ { a = 1, b = "x\"\n\1" }, 2.5, 0 / 0, {} })
+    local flat = j:gsub("%s+", "")
+    assert.equal('[{"a":1,"b":"x\\"\\n\\u0001"},2.5,null,[]]', flat)
+  end)
+end)
+
+describe("fastmatch.bench.check_result", function()
+  it("accepts a complete result", function()
+    assert.is_true(B.check_result(sample()))
+  end)
+  it("rejects a result missing a measured value, a verdict outside the four, or a why", function()
+    assert.is_false((B.check_result(sample({ ratio = "52" }))))
+    assert.is_false((B.check_result(sample({ verdict = "great" }))))
+    assert.is_false((B.check_result(sample({ why = "" }))))
+    local r = sample(); r.after.value = nil
+    assert.is_false((B.check_result(r)))
+  end)
+  it("lets 'not applicable here' go without numbers", function()
+    local r = sample({ verdict = "not applicable here", why = "fastmatch.compile not built yet", ratio = false })
+    r.ratio, r.measured, r.before.value, r.after.value = nil, nil, nil, nil
+    assert.is_true(B.check_result(r))
+  end)
+end)
+
+describe("fastmatch.bench reports", function()
+  local results = { sample(), sample({ id = 12, title = "Use the allocator's statistics",
+                                       verdict = "confirmed", measured = 5, ratio = 5 }),
+                    sample({ id = 9, verdict = "not applicable here" }) }
+  results[2].claim_value = nil -- a method: no claimed figure
+  results[3].measured, results[3].ratio = nil, nil
+  it("markdown has a header, one row per experiment and the machine", function()
+    local md = B.markdown(results, B.versions())
+    local rows = 0
+    for line in md:gmatch("[^\n]+") do if line:match("^| %d+ |") then rows = rows + 1 end end
+    assert.equal(3, rows)
+    assert.matches("Machine: .*Lua 5%.4.*PCRE2.*mimalloc", md)
+  end)
+  it("the SVG chart is one document with a bar per claim and per measurement", function()
+    local svg = B.svg(results, B.versions())
+    assert.matches("^<svg ", svg)
+    assert.matches("</svg>\n$", svg)
+    local bars = select(2, svg:gsub("<rect x=", ""))
+    assert.equal(2 + 2, bars) -- claims of 3 and 9, measurements of 3 and 12
+    assert.is_nil(svg:gsub("&%a+;", ""):find("&", 1, true), "an unescaped &")
+  end)
+end)
+
+describe("fastmatch.bench.child", function()
+  it("runs Lua in a fresh interpreter that finds the same fastmatch, and parses key=value", function()
+    local out, peak, ok, kv = B.child('local fm = require "fastmatch"; print("v=" .. fm.version, "n=42")')
+    assert.is_true(ok, out)
+    assert.equal(require("fastmatch").version, kv.v)
+    assert.equal(42, kv.n)
+    if peak then assert.is_true(peak > 0) end
+  end)
+end)
+
+describe("examples/NN_*.lua --quick", function()
+  local scripts = ls("^%d%d_[%w_]+%.lua$")
+  it("are the guide's 14 sections", function()
+    assert.equal(14, #scripts)
+    for i, name in ipairs(scripts) do assert.equal(i, tonumber(name:sub(1, 2))) end
+  end)
+  for _, name in ipairs(scripts) do
+    it(name .. " runs alone and reports a well-formed result", function()
+      local out, _, ok = B.script(examples .. "/" .. name, { args = "--quick", timeout = 120 })
+      assert.is_true(ok, out:sub(-600))
+      local r = assert(B.find_result(out), "no result line in:\n" .. out:sub(-600))
+      assert.is_true(B.check_result(r))
+      assert.equal(tonumber(name:sub(1, 2)), r.id)
+      assert.is_true(r.quick)
+      if r.verdict == "not applicable here" then
+        print(("NOTE: %s: not applicable here: %s"):format(name, r.why))
+      else
+        assert.is_true(r.before.value >= 0 and r.after.value >= 0)
+        assert.is_true(r.ratio > 0 and r.ratio < math.huge, "ratio " .. tostring(r.ratio))
+      end
+    end)
+  end
+end)
+
+describe("examples/run_all.lua", function()
+  it("writes experiments.json (one object per experiment), .md and .svg", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local out, _, ok = B.script(examples .. "/run_all.lua",
+      { args = "--experiments --quick --only 2,13 --out " .. B.shq(dir), timeout = 120 })
+    assert.is_true(ok, out:sub(-600))
+    assert.matches("%[ 2/14%] 02_io_in_loop%s+done in [%d.]+ s", out)
+    assert.matches("Machine: ", out)
+    local f = assert(io.open(dir .. "/experiments.json"))
+    local json = f:read("a"); f:close()
+    assert.matches('^%[%s*{', json)
+    assert.equal(2, select(2, json:gsub('\n  {', '')))
+    assert.matches('"verdict": "', json)
+    for _, ext in ipairs({ "md", "svg" }) do
+      f = assert(io.open(dir .. "/experiments." .. ext)); f:close()
+    end
+    os.execute("rm -rf " .. B.shq(dir))
+  end)
+end)
