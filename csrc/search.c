@@ -16,7 +16,7 @@
 
 #include "fastmatch.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) &&      \
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) &&         \
     (defined(__GNUC__) || defined(__clang__))
 #define FM_X86 1
 #include <immintrin.h>
@@ -28,11 +28,11 @@
 const unsigned char fm_lower[256] = {
 #define R8(b) b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
     R8(0x00), R8(0x08), R8(0x10), R8(0x18), R8(0x20), R8(0x28), R8(0x30),
-    R8(0x38), 0x40, R8(0x61), R8(0x69), R8(0x71), 0x79, 0x7a, 0x5b, 0x5c,
-    0x5d, 0x5e, 0x5f, R8(0x60), R8(0x68), R8(0x70), R8(0x78), R8(0x80),
-    R8(0x88), R8(0x90), R8(0x98), R8(0xa0), R8(0xa8), R8(0xb0), R8(0xb8),
-    R8(0xc0), R8(0xc8), R8(0xd0), R8(0xd8), R8(0xe0), R8(0xe8), R8(0xf0),
-    R8(0xf8)
+    R8(0x38), 0x40,     R8(0x61), R8(0x69), R8(0x71), 0x79,     0x7a,
+    0x5b,     0x5c,     0x5d,     0x5e,     0x5f,     R8(0x60), R8(0x68),
+    R8(0x70), R8(0x78), R8(0x80), R8(0x88), R8(0x90), R8(0x98), R8(0xa0),
+    R8(0xa8), R8(0xb0), R8(0xb8), R8(0xc0), R8(0xc8), R8(0xd0), R8(0xd8),
+    R8(0xe0), R8(0xe8), R8(0xf0), R8(0xf8)
 #undef R8
 };
 
@@ -74,8 +74,10 @@ size_t fm_search(const char *hay, size_t hn, const char *needle, size_t nn) {
   const char *r;
   if (nn == 0) return 0;
   if (nn > hn) return FM_NOTFOUND;
-  if (nn == 1) r = memchr(hay, (unsigned char)needle[0], hn);
-  else r = memmem(hay, hn, needle, nn);
+  if (nn == 1)
+    r = memchr(hay, (unsigned char)needle[0], hn);
+  else
+    r = memmem(hay, hn, needle, nn);
   return r ? (size_t)(r - hay) : FM_NOTFOUND;
 }
 
@@ -106,6 +108,16 @@ static size_t isearch_scalar(const unsigned char *h, size_t hn,
 }
 
 #if FM_X86
+/* Check the candidates i+k (k < 16, bit k of keep set) of one block. */
+#define VERIFY_MASK(mask, i)                                                   \
+  while (mask != 0) {                                                          \
+    size_t k_ = (i) + (size_t)__builtin_ctz(mask);                             \
+    if (k_ + nn <= hn &&                                                       \
+        fm_iequal((const char *)h + k_, (const char *)nd, nn))                 \
+      return k_;                                                               \
+    mask &= mask - 1;                                                          \
+  }
+
 static size_t isearch_sse2(const unsigned char *h, size_t hn,
                            const unsigned char *nd, size_t nn, size_t o1,
                            size_t o2) {
@@ -114,23 +126,27 @@ static size_t isearch_sse2(const unsigned char *h, size_t hn,
   const __m128i v1 = _mm_set1_epi8((char)fm_lower[nd[o1]]);
   const __m128i v2 = _mm_set1_epi8((char)fm_lower[nd[o2]]);
   size_t i = 0;
-  /* loads at i+o1 and i+o2 (o2 >= o1) must stay inside; a candidate i
-     needs i + nn <= hn, which o2 + 1 <= nn does not imply */
+#define BLOCK16(at)                                                            \
+  _mm_movemask_epi8(_mm_and_si128(                                             \
+      _mm_cmpeq_epi8(                                                          \
+          _mm_or_si128(_mm_loadu_si128((const __m128i *)(h + (at) + o1)), m1), \
+          v1),                                                                 \
+      _mm_cmpeq_epi8(                                                          \
+          _mm_or_si128(_mm_loadu_si128((const __m128i *)(h + (at) + o2)), m2), \
+          v2)))
+  if (hn < o2 + 16) return isearch_tail(h, hn, nd, nn, o1, o2, 0);
+  /* loads at i+o1 and i+o2 (o1 <= o2) stay inside while i + o2 + 16 <= hn */
   for (; i + o2 + 16 <= hn; i += 16) {
-    __m128i a = _mm_loadu_si128((const __m128i *)(h + i + o1));
-    __m128i b = _mm_loadu_si128((const __m128i *)(h + i + o2));
-    __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(a, m1), v1),
-                               _mm_cmpeq_epi8(_mm_or_si128(b, m2), v2));
-    unsigned mask = (unsigned)_mm_movemask_epi8(eq);
-    while (mask != 0) {
-      size_t k = i + (size_t)__builtin_ctz(mask);
-      if (k + nn <= hn &&
-          fm_iequal((const char *)h + k, (const char *)nd, nn))
-        return k;
-      mask &= mask - 1;
-    }
+    unsigned mask = (unsigned)BLOCK16(i);
+    VERIFY_MASK(mask, i)
   }
-  return isearch_tail(h, hn, nd, nn, o1, o2, i);
+  if (i + nn <= hn) { /* the rest: one last block, overlapping the previous */
+    size_t last = hn - o2 - 16;
+    unsigned mask = (unsigned)BLOCK16(last) & (0xFFFFu << (i - last));
+    VERIFY_MASK(mask, last)
+  }
+  return FM_NOTFOUND;
+#undef BLOCK16
 }
 
 __attribute__((target("avx2"))) static size_t
@@ -141,23 +157,30 @@ isearch_avx2(const unsigned char *h, size_t hn, const unsigned char *nd,
   const __m256i v1 = _mm256_set1_epi8((char)fm_lower[nd[o1]]);
   const __m256i v2 = _mm256_set1_epi8((char)fm_lower[nd[o2]]);
   size_t i = 0;
+#define BLOCK32(at)                                                            \
+  _mm256_movemask_epi8(_mm256_and_si256(                                       \
+      _mm256_cmpeq_epi8(                                                       \
+          _mm256_or_si256(                                                     \
+              _mm256_loadu_si256((const __m256i *)(h + (at) + o1)), m1),       \
+          v1),                                                                 \
+      _mm256_cmpeq_epi8(                                                       \
+          _mm256_or_si256(                                                     \
+              _mm256_loadu_si256((const __m256i *)(h + (at) + o2)), m2),       \
+          v2)))
+  if (hn < o2 + 32) return isearch_sse2(h, hn, nd, nn, o1, o2);
   for (; i + o2 + 32 <= hn; i += 32) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)(h + i + o1));
-    __m256i b = _mm256_loadu_si256((const __m256i *)(h + i + o2));
-    __m256i eq =
-        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(a, m1), v1),
-                         _mm256_cmpeq_epi8(_mm256_or_si256(b, m2), v2));
-    unsigned mask = (unsigned)_mm256_movemask_epi8(eq);
-    while (mask != 0) {
-      size_t k = i + (size_t)__builtin_ctz(mask);
-      if (k + nn <= hn &&
-          fm_iequal((const char *)h + k, (const char *)nd, nn))
-        return k;
-      mask &= mask - 1;
-    }
+    unsigned mask = (unsigned)BLOCK32(i);
+    VERIFY_MASK(mask, i)
   }
-  return isearch_tail(h, hn, nd, nn, o1, o2, i);
+  if (i + nn <= hn) {
+    size_t last = hn - o2 - 32;
+    unsigned mask = (unsigned)BLOCK32(last) & (0xFFFFFFFFu << (i - last));
+    VERIFY_MASK(mask, last)
+  }
+  return FM_NOTFOUND;
+#undef BLOCK32
 }
+#undef VERIFY_MASK
 #endif
 
 static struct {
@@ -188,7 +211,8 @@ static int current = -1; /* index into impls; -1 until first use */
 static isearch_fn pick(void) {
   if (current < 0) {
     size_t k = 0;
-    while (!impl_usable(k)) k++; /* the scalar one is always usable */
+    while (!impl_usable(k))
+      k++; /* the scalar one is always usable */
     current = (int)k;
   }
   return impls[current].fn;
@@ -211,9 +235,7 @@ int fm_search_use(const char *name) {
 }
 
 const char *fm_search_impls(size_t k) {
-  return k < NIMPLS && impl_usable(k) ? impls[k].name
-         : k < NIMPLS                 ? ""
-                                      : NULL;
+  return k < NIMPLS && impl_usable(k) ? impls[k].name : k < NIMPLS ? "" : NULL;
 }
 
 size_t fm_isearch(const char *hay, size_t hn, const char *needle, size_t nn) {
@@ -222,12 +244,14 @@ size_t fm_isearch(const char *hay, size_t hn, const char *needle, size_t nn) {
   int letters = 0;
   if (nn == 0) return 0;
   if (nn > hn) return FM_NOTFOUND;
-  for (k = 0; k < nn && !letters; k++) letters = ISALPHA(nd[k]);
+  for (k = 0; k < nn && !letters; k++)
+    letters = ISALPHA(nd[k]);
   if (!letters) return fm_search(hay, hn, needle, nn); /* folding is moot */
   /* second probe: the last byte that folds differently from the first,
      so that runs like "aaaa" still filter on the last byte */
   o2 = nn - 1;
-  while (o2 > 0 && fm_lower[nd[o2]] == fm_lower[nd[o1]]) o2--;
+  while (o2 > 0 && fm_lower[nd[o2]] == fm_lower[nd[o1]])
+    o2--;
   if (o2 == 0) o2 = nn - 1;
   return pick()((const unsigned char *)hay, hn, nd, nn, o1, o2);
 }

@@ -33,7 +33,7 @@
 ** same read forwards or backwards.
 ** ------------------------------------------------------------------- */
 #define INVALID_BASE 0x110000u /* code of an invalid byte b: base + b */
-#define ISCONT(c) (((c) & 0xC0) == 0x80)
+#define ISCONT(c) (((c)&0xC0) == 0x80)
 
 static size_t u8len(const unsigned char *s, size_t n) {
   unsigned c = s[0], lo = 0x80, hi = 0xBF;
@@ -47,8 +47,7 @@ static size_t u8len(const unsigned char *s, size_t n) {
   if (c < 0xF5) {
     if (c == 0xF0) lo = 0x90;
     if (c == 0xF4) hi = 0x8F;
-    return (n >= 4 && s[1] >= lo && s[1] <= hi && ISCONT(s[2]) &&
-            ISCONT(s[3]))
+    return (n >= 4 && s[1] >= lo && s[1] <= hi && ISCONT(s[2]) && ISCONT(s[3]))
                ? 4
                : 1;
   }
@@ -58,15 +57,16 @@ static size_t u8len(const unsigned char *s, size_t n) {
 /* The code of the character of length len at s. */
 static uint32_t u8code(const unsigned char *s, size_t len) {
   switch (len) {
-  case 1: return s[0] < 0x80 ? s[0] : INVALID_BASE + s[0];
-  case 2: return ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+  case 1:
+    return s[0] < 0x80 ? s[0] : INVALID_BASE + s[0];
+  case 2:
+    return ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
   case 3:
     return ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) |
            (s[2] & 0x3F);
   default:
-    return ((uint32_t)(s[0] & 0x07) << 18) |
-           ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
-           (s[3] & 0x3F);
+    return ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
   }
 }
 
@@ -96,9 +96,12 @@ static uint32_t fold(uint32_t c) {
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     const fm_foldrun *r = &fm_foldruns[mid];
-    if (c < r->lo) hi = mid;
-    else if (c > r->hi) lo = mid + 1;
-    else return (c - r->lo) % r->step == 0 ? (uint32_t)((int)c + r->delta) : c;
+    if (c < r->lo)
+      hi = mid;
+    else if (c > r->hi)
+      lo = mid + 1;
+    else
+      return (c - r->lo) % r->step == 0 ? (uint32_t)((int)c + r->delta) : c;
   }
   return c;
 }
@@ -108,9 +111,12 @@ static int cased_cp(uint32_t c) {
   size_t lo = 0, hi = sizeof fm_casedranges / sizeof fm_casedranges[0];
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (c < fm_casedranges[mid][0]) hi = mid;
-    else if (c > fm_casedranges[mid][1]) lo = mid + 1;
-    else return 1;
+    if (c < fm_casedranges[mid][0])
+      hi = mid;
+    else if (c > fm_casedranges[mid][1])
+      lo = mid + 1;
+    else
+      return 1;
   }
   return 0;
 }
@@ -120,8 +126,8 @@ static int cased_cp(uint32_t c) {
 ** ------------------------------------------------------------------- */
 enum { A_LIT, A_ANY };
 enum { K_EXACT, K_PREFIX, K_SUFFIX, K_CONTAINS, K_PREFIX_SUFFIX, K_GLOB };
-static const char *const kind_names[] = {
-    "exact", "prefix", "suffix", "contains", "prefix_suffix", "glob"};
+static const char *const kind_names[] = {"exact",    "prefix",        "suffix",
+                                         "contains", "prefix_suffix", "glob"};
 
 typedef struct atom {
   int type;
@@ -215,6 +221,12 @@ static int parse(fm_wcplan *p, const char *pat, size_t n) {
     p->segs[0].a0 = 0, p->segs[0].na = 0, p->segs[0].first = SIZE_MAX;
     p->nsegs = 1;
   }
+  { /* give back what the worst case reserved (sets hold many plans) */
+    atom *a = fm_realloc(p->atoms, (p->natoms + 1) * sizeof(atom));
+    seg *g = fm_realloc(p->segs, (p->nsegs + 1) * sizeof(seg));
+    if (a != NULL) p->atoms = a;
+    if (g != NULL) p->segs = g;
+  }
   return 1;
 }
 
@@ -250,7 +262,8 @@ static int analyse(fm_wcplan *p) {
     }
   }
   p->minlen = 0;
-  for (k = 0; k < p->natoms; k++) p->minlen += p->atoms[k].len;
+  for (k = 0; k < p->natoms; k++)
+    p->minlen += p->atoms[k].len;
   return 1;
 }
 
@@ -267,16 +280,23 @@ static int has_letters(const char *s, size_t n) {
 static void plan_kind(fm_wcplan *p) {
   int q = 0, lit_only;
   size_t k;
-  for (k = 0; k < p->natoms; k++) q |= p->atoms[k].type == A_ANY;
+  for (k = 0; k < p->natoms; k++)
+    q |= p->atoms[k].type == A_ANY;
   lit_only = !q && (p->nstars == 0 || p->clean || p->umode);
   p->kind = K_GLOB;
   if (!lit_only) return;
-  if (p->nstars == 0) p->kind = K_EXACT;
-  else if (p->nsegs == 0) p->kind = K_CONTAINS; /* "*": contains "" */
-  else if (p->nsegs == 1 && p->lead && p->trail) p->kind = K_CONTAINS;
-  else if (p->nsegs == 1 && p->lead) p->kind = K_SUFFIX;
-  else if (p->nsegs == 1 && p->trail) p->kind = K_PREFIX;
-  else if (p->nsegs == 2 && !p->lead && !p->trail) p->kind = K_PREFIX_SUFFIX;
+  if (p->nstars == 0)
+    p->kind = K_EXACT;
+  else if (p->nsegs == 0)
+    p->kind = K_CONTAINS; /* "*": contains "" */
+  else if (p->nsegs == 1 && p->lead && p->trail)
+    p->kind = K_CONTAINS;
+  else if (p->nsegs == 1 && p->lead)
+    p->kind = K_SUFFIX;
+  else if (p->nsegs == 1 && p->trail)
+    p->kind = K_PREFIX;
+  else if (p->nsegs == 2 && !p->lead && !p->trail)
+    p->kind = K_PREFIX_SUFFIX;
   if (p->umode || p->kind == K_GLOB) return;
   /* byte-level fast path: point at the literals */
   if (p->nsegs > 0 && p->segs[0].na > 0) {
@@ -345,8 +365,7 @@ static size_t atom_fwd(const fm_wcplan *p, const atom *a,
 
 /* Match atom a backwards, ending at boundary j, not before lo. */
 static size_t atom_bwd(const fm_wcplan *p, const atom *a,
-                       const unsigned char *s, size_t n, size_t j,
-                       size_t lo) {
+                       const unsigned char *s, size_t n, size_t j, size_t lo) {
   size_t k;
   if (a->type == A_ANY) {
     for (k = 0; k < a->len; k++) {
@@ -374,17 +393,16 @@ static size_t atom_bwd(const fm_wcplan *p, const atom *a,
   return j;
 }
 
-static size_t seg_fwd(const fm_wcplan *p, const seg *g,
-                      const unsigned char *s, size_t n, size_t i) {
+static size_t seg_fwd(const fm_wcplan *p, const seg *g, const unsigned char *s,
+                      size_t n, size_t i) {
   size_t k;
   for (k = 0; k < g->na && i != FM_NOTFOUND; k++)
     i = atom_fwd(p, &p->atoms[g->a0 + k], s, n, i);
   return i;
 }
 
-static size_t seg_bwd(const fm_wcplan *p, const seg *g,
-                      const unsigned char *s, size_t n, size_t j,
-                      size_t lo) {
+static size_t seg_bwd(const fm_wcplan *p, const seg *g, const unsigned char *s,
+                      size_t n, size_t j, size_t lo) {
   size_t k;
   for (k = g->na; k-- > 0 && j != FM_NOTFOUND;)
     j = atom_bwd(p, &p->atoms[g->a0 + k], s, n, j, lo);
@@ -393,9 +411,27 @@ static size_t seg_bwd(const fm_wcplan *p, const seg *g,
 
 /* Leftmost match of segment g in s[from..n) (n is a boundary); returns its
    end and sets *start, or NOTFOUND. */
-static size_t seg_find(const fm_wcplan *p, const seg *g,
-                       const unsigned char *s, size_t n, size_t from) {
+static size_t seg_find(const fm_wcplan *p, const seg *g, const unsigned char *s,
+                       size_t n, size_t from) {
   size_t x, e;
+  if (p->umode && g->first == g->a0) { /* starts with a folded literal */
+    uint32_t c0 = p->cps[p->atoms[g->first].off];
+    char ch = (char)c0;
+    for (x = from; x < n; x++) {
+      if (c0 < 0x80) { /* an ASCII letter matches only ASCII: SIMD jump */
+        size_t r = fm_isearch((const char *)s + x, n - x, &ch, 1);
+        if (r == FM_NOTFOUND) return FM_NOTFOUND;
+        x += r;
+      } else if (c0 < INVALID_BASE) { /* a valid non-ASCII char: a lead */
+        while (x < n && s[x] < 0xC2)
+          x++;
+        if (x >= n) return FM_NOTFOUND;
+      } else if (!u8boundary(s, n, x))
+        continue;
+      if ((e = seg_fwd(p, g, s, n, x)) != FM_NOTFOUND) return e;
+    }
+    return FM_NOTFOUND;
+  }
   if (p->umode || g->first == SIZE_MAX) { /* try each boundary in turn */
     for (x = from;;) {
       e = seg_fwd(p, g, s, n, x);
@@ -428,8 +464,7 @@ static size_t seg_find(const fm_wcplan *p, const seg *g,
   }
 }
 
-static int match_general(const fm_wcplan *p, const unsigned char *s,
-                         size_t n) {
+static int match_general(const fm_wcplan *p, const unsigned char *s, size_t n) {
   size_t i = 0, end = n, k0 = 0, k1 = p->nsegs, k;
   if (p->nstars == 0) return seg_fwd(p, &p->segs[0], s, n, 0) == n;
   if (!p->lead) {
@@ -450,15 +485,19 @@ int fm_wc_match(const fm_wcplan *p, const char *s, size_t n) {
   if (n < p->minlen) return 0;
   if (p->umode) return match_general(p, (const unsigned char *)s, n);
   switch (p->kind) {
-  case K_EXACT: return n == p->na && eq(p, s, p->a, n);
-  case K_PREFIX: return eq(p, s, p->a, p->na);
-  case K_SUFFIX: return eq(p, s + n - p->nb, p->b, p->nb);
+  case K_EXACT:
+    return n == p->na && eq(p, s, p->a, n);
+  case K_PREFIX:
+    return eq(p, s, p->a, p->na);
+  case K_SUFFIX:
+    return eq(p, s + n - p->nb, p->b, p->nb);
   case K_CONTAINS:
     return (p->ci ? fm_isearch(s, n, p->a, p->na)
                   : fm_search(s, n, p->a, p->na)) != FM_NOTFOUND;
   case K_PREFIX_SUFFIX:
     return eq(p, s, p->a, p->na) && eq(p, s + n - p->nb, p->b, p->nb);
-  default: return match_general(p, (const unsigned char *)s, n);
+  default:
+    return match_general(p, (const unsigned char *)s, n);
   }
 }
 
@@ -477,16 +516,16 @@ int fm_wc_match(const fm_wcplan *p, const char *s, size_t n) {
 ** ------------------------------------------------------------------- */
 enum { R_NONE, R_PRE, R_SUF, R_GRAM };
 
-typedef struct lkey {  /* a literal that plan must contain */
+typedef struct lkey { /* a literal that plan must contain */
   uint32_t plan;
-  int confirm;         /* a hit proves the match */
-  size_t key, klen;    /* into set->keys */
-  size_t goff, glen;   /* the indexed gram: key[goff .. goff+glen) */
-  uint32_t gram;       /* its folded value */
+  int confirm;       /* a hit proves the match */
+  size_t key, klen;  /* into set->keys */
+  size_t goff, glen; /* the indexed gram: key[goff .. goff+glen) */
+  uint32_t gram;     /* its folded value */
 } lkey;
 
-typedef struct gtab { /* grams of one length -> runs of lkeys */
-  uint32_t bits;      /* log2 of the slot count */
+typedef struct gtab {             /* grams of one length -> runs of lkeys */
+  uint32_t bits;                  /* log2 of the slot count */
   uint32_t *gram, *start, *count; /* slots; count 0 = empty */
   uint64_t bloom[1024];           /* 65536 bits */
 } gtab;
@@ -507,6 +546,9 @@ struct fm_wcset {
   lkey *lk;   /* sorted by (glen, gram) */
   size_t nlk;
   gtab *g[5]; /* by gram length; NULL when absent */
+  /* first filter of the scan: the last two folded bytes of some gram of
+     length >= 2 (65536 bits), the byte of some gram of length 1 */
+  uint64_t pair[1024], single[4];
   trie pre, suf;
   uint32_t *always;
   size_t nalways;
@@ -550,8 +592,10 @@ typedef struct tkey { /* building: a key to insert */
 static int trie_build(trie *t, const tkey *keys, size_t nk) {
   size_t total = 1, k, i, slots = 16, nt = 0;
   uint32_t *node_of;
-  for (k = 0; k < nk; k++) total += keys[k].n;
-  while (slots < 2 * total) slots *= 2;
+  for (k = 0; k < nk; k++)
+    total += keys[k].n;
+  while (slots < 2 * total)
+    slots *= 2;
   t->mask = slots - 1;
   t->ekey = fm_calloc(slots, sizeof(uint64_t));
   t->echild = fm_malloc(slots * sizeof(uint32_t));
@@ -569,14 +613,14 @@ static int trie_build(trie *t, const tkey *keys, size_t nk) {
     size_t node = 0;
     if (keys[k].n > t->maxdepth) t->maxdepth = keys[k].n;
     for (i = 0; i < keys[k].n; i++) {
-      unsigned c = fm_lower[(unsigned char)keys[k].s[keys[k].rev
-                                                        ? keys[k].n - 1 - i
-                                                        : i]];
+      unsigned c = fm_lower[(unsigned char)keys[k]
+                                .s[keys[k].rev ? keys[k].n - 1 - i : i]];
       uint32_t ch = trie_child(t, node, c);
       if (ch == 0) {
         uint64_t key = (((uint64_t)node << 8) | c) + 1;
         size_t j = (size_t)(hash64(key) >> 32) & t->mask;
-        while (t->ekey[j] != 0) j = (j + 1) & t->mask;
+        while (t->ekey[j] != 0)
+          j = (j + 1) & t->mask;
         t->ekey[j] = key;
         t->echild[j] = ch = (uint32_t)t->nnodes++;
       }
@@ -585,8 +629,10 @@ static int trie_build(trie *t, const tkey *keys, size_t nk) {
     node_of[k] = (uint32_t)node;
     t->tcount[node]++;
   }
-  for (i = 0; i < t->nnodes; i++) t->tstart[i] = (uint32_t)nt, nt += t->tcount[i];
-  for (i = 0; i < t->nnodes; i++) t->tcount[i] = 0;
+  for (i = 0; i < t->nnodes; i++)
+    t->tstart[i] = (uint32_t)nt, nt += t->tcount[i];
+  for (i = 0; i < t->nnodes; i++)
+    t->tcount[i] = 0;
   for (k = 0; k < nk; k++) {
     uint32_t node = node_of[k];
     t->term[t->tstart[node] + t->tcount[node]++] = keys[k].plan;
@@ -598,7 +644,8 @@ static int trie_build(trie *t, const tkey *keys, size_t nk) {
 void fm_wcset_free(fm_wcset *set) {
   size_t k;
   if (set == NULL) return;
-  for (k = 0; k < set->n; k++) fm_wc_free(set->plans[k]);
+  for (k = 0; k < set->n; k++)
+    fm_wc_free(set->plans[k]);
   fm_free(set->plans);
   fm_free(set->keys);
   fm_free(set->lk);
@@ -624,7 +671,8 @@ const size_t *fm_wcset_matches(const fm_wcset *set) { return set->res; }
 static uint32_t gram_value(const char *s, size_t n) {
   uint32_t v = 0;
   size_t i;
-  for (i = 0; i < n; i++) v = (v << 8) | fm_lower[(unsigned char)s[i]];
+  for (i = 0; i < n; i++)
+    v = (v << 8) | fm_lower[(unsigned char)s[i]];
   return v;
 }
 
@@ -650,16 +698,33 @@ static size_t required_literal(const fm_wcplan *p, char *out) {
     }
     for (i = 0; i < a->len;) {
       size_t j = i;
-      while (j < a->len && p->cps[a->off + j] < 0x80) j++;
+      while (j < a->len && p->cps[a->off + j] < 0x80)
+        j++;
       if (j - i > best) {
         size_t m;
         best = j - i;
-        for (m = 0; m < best; m++) out[m] = (char)p->cps[a->off + i + m];
+        for (m = 0; m < best; m++)
+          out[m] = (char)p->cps[a->off + i + m];
       }
       i = j + 1;
     }
   }
   return best;
+}
+
+/* How common a folded byte is in log lines and command lines (0..10): the
+   scan's first filter looks at a gram's last two bytes, so rare ones are
+   preferred there. */
+static unsigned byte_weight(unsigned char c) {
+  if (c == ' ') return 10;
+  if (strchr("etaoinsr", c) != NULL && c) return 8;
+  if ((c >= '0' && c <= '9') || (c && strchr("\\/.-:_", c) != NULL)) return 7;
+  if (c && strchr("lcdhump", c) != NULL) return 6;
+  if (c && strchr("fgbyw", c) != NULL) return 4;
+  if (c == 'v' || c == 'k') return 3;
+  if (c && strchr("xjqz", c) != NULL) return 1;
+  if (c >= 0x80) return 2;
+  return 5;
 }
 
 /* Build the gram tables from set->lk (already filled, unsorted). */
@@ -669,8 +734,10 @@ static int grams_build(fm_wcset *set) {
      over a hashed table of grams) */
   size_t cslots = 64, ctotal = 0;
   uint32_t *cgram, *ccount;
-  for (k = 0; k < set->nlk; k++) ctotal += set->lk[k].klen;
-  while (cslots < 2 * ctotal + 2) cslots *= 2;
+  for (k = 0; k < set->nlk; k++)
+    ctotal += set->lk[k].klen;
+  while (cslots < 2 * ctotal + 2)
+    cslots *= 2;
   cgram = fm_malloc(cslots * sizeof(uint32_t));
   ccount = fm_calloc(cslots, sizeof(uint32_t));
   if (!cgram || !ccount) {
@@ -682,7 +749,8 @@ static int grams_build(fm_wcset *set) {
   do {                                                                         \
     uint32_t h_ = hash32((v) ^ ((uint32_t)(glen) << 29));                      \
     size_t j_ = (size_t)h_ & (cslots - 1);                                     \
-    while (ccount[j_] != 0 && cgram[j_] != (v)) j_ = (j_ + 1) & (cslots - 1);  \
+    while (ccount[j_] != 0 && cgram[j_] != (v))                                \
+      j_ = (j_ + 1) & (cslots - 1);                                            \
     (out) = j_;                                                                \
   } while (0)
   for (k = 0; k < set->nlk; k++) {
@@ -697,12 +765,17 @@ static int grams_build(fm_wcset *set) {
   }
   for (k = 0; k < set->nlk; k++) {
     lkey *l = &set->lk[k];
-    uint32_t bestc = UINT32_MAX;
+    uint64_t best = UINT64_MAX;
     size_t j;
     for (i = 0; i + l->glen <= l->klen; i++) {
       uint32_t v = gram_value(set->keys + l->key + i, l->glen);
+      uint64_t score;
       CSLOT(v, l->glen, j);
-      if (ccount[j] < bestc) bestc = ccount[j], l->goff = i, l->gram = v;
+      /* fewest keys sharing it first, then the rarest last two bytes */
+      score = (uint64_t)ccount[j] * 64 + byte_weight(v & 0xFF) * 4 +
+              byte_weight((v >> 8) & 0xFF) * 2 + byte_weight(v >> 16 & 0xFF) +
+              byte_weight(v >> 24);
+      if (score < best) best = score, l->goff = i, l->gram = v;
     }
   }
 #undef CSLOT
@@ -716,10 +789,12 @@ static int grams_build(fm_wcset *set) {
       if (e == k || set->lk[e].gram != set->lk[e - 1].gram) ngrams++;
       e++;
     }
-    while (slots < 2 * ngrams) slots *= 2;
+    while (slots < 2 * ngrams)
+      slots *= 2;
     t = set->g[glen] = fm_calloc(1, sizeof(gtab));
     if (t == NULL) return 0;
-    for (t->bits = 0; ((size_t)1 << t->bits) < slots; t->bits++) {}
+    for (t->bits = 0; ((size_t)1 << t->bits) < slots; t->bits++) {
+    }
     t->gram = fm_malloc(slots * sizeof(uint32_t));
     t->start = fm_malloc(slots * sizeof(uint32_t));
     t->count = fm_calloc(slots, sizeof(uint32_t));
@@ -727,10 +802,17 @@ static int grams_build(fm_wcset *set) {
     for (i = k; i < e;) {
       uint32_t v = set->lk[i].gram, h = hash32(v);
       size_t j = h >> (32 - t->bits), run = i;
-      while (run < e && set->lk[run].gram == v) run++;
-      while (t->count[j] != 0) j = (j + 1) & (slots - 1);
-      t->gram[j] = v, t->start[j] = (uint32_t)i, t->count[j] = (uint32_t)(run - i);
+      while (run < e && set->lk[run].gram == v)
+        run++;
+      while (t->count[j] != 0)
+        j = (j + 1) & (slots - 1);
+      t->gram[j] = v, t->start[j] = (uint32_t)i,
+      t->count[j] = (uint32_t)(run - i);
       t->bloom[(h >> 16) >> 6] |= (uint64_t)1 << ((h >> 16) & 63);
+      if (glen == 1)
+        set->single[v >> 6] |= (uint64_t)1 << (v & 63);
+      else
+        set->pair[(v & 0xFFFF) >> 6] |= (uint64_t)1 << (v & 63);
       i = run;
     }
     k = e;
@@ -745,7 +827,8 @@ fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n) {
   int ok = 0;
   if (set == NULL) goto fail;
   set->plans = plans, set->n = n;
-  for (k = 0; k < n; k++) keybytes += plans[k]->nlit;
+  for (k = 0; k < n; k++)
+    keybytes += plans[k]->nlit;
   set->keys = fm_malloc(keybytes + 1);
   set->lk = fm_malloc((n + 1) * sizeof(lkey));
   set->always = fm_malloc((n + 1) * sizeof(uint32_t));
@@ -790,9 +873,11 @@ fail:
   fm_free(pk);
   fm_free(sk);
   if (!ok) {
-    if (set != NULL) fm_wcset_free(set);
+    if (set != NULL)
+      fm_wcset_free(set);
     else {
-      for (k = 0; k < n; k++) fm_wc_free(plans[k]);
+      for (k = 0; k < n; k++)
+        fm_wc_free(plans[k]);
       fm_free(plans);
     }
     return NULL;
@@ -828,7 +913,8 @@ static int trie_walk(fm_wcset *set, const trie *t, const unsigned char *s,
       if (exact && d != n) continue;
       /* the walk compared ASCII-folded bytes: that proves a caseless
          exact/prefix/suffix plan; cased ones and prefix_suffix get tested */
-      if (set_hit(set, k, !p->cased && p->kind != K_PREFIX_SUFFIX, (const char *)s, n, mode))
+      if (set_hit(set, k, !p->cased && p->kind != K_PREFIX_SUFFIX,
+                  (const char *)s, n, mode))
         return 1;
     }
     if (d >= n || d >= t->maxdepth) return 0;
@@ -838,44 +924,58 @@ static int trie_walk(fm_wcset *set, const trie *t, const unsigned char *s,
   }
 }
 
+/* Probe the grams of length glen ending at s[i] (w: the folded bytes). */
+static int gram_probe(fm_wcset *set, const unsigned char *s, size_t n, size_t i,
+                      uint32_t w, size_t glen, int mode) {
+  static const uint32_t gmask[5] = {0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF};
+  const gtab *t = set->g[glen];
+  uint32_t v, h;
+  size_t j, r;
+  if (t == NULL || i + 1 < glen) return 0;
+  v = w & gmask[glen], h = hash32(v);
+  if (!(t->bloom[(h >> 16) >> 6] & ((uint64_t)1 << ((h >> 16) & 63)))) return 0;
+  j = h >> (32 - t->bits);
+  while (t->count[j] != 0 && t->gram[j] != v)
+    j = (j + 1) & (((size_t)1 << t->bits) - 1);
+  if (t->count[j] == 0) return 0;
+  for (r = t->start[j]; r < t->start[j] + t->count[j]; r++) {
+    const lkey *l = &set->lk[r];
+    size_t gs = i + 1 - glen, ks;
+    const fm_wcplan *p = set->plans[l->plan];
+    if (set->seen[l->plan] == set->gen || l->goff > gs) continue;
+    ks = gs - l->goff;
+    if (l->klen > n - ks) continue;
+    if (p->cased
+            ? memcmp(s + ks, set->keys + l->key, l->klen) != 0
+            : !fm_iequal((const char *)s + ks, set->keys + l->key, l->klen))
+      continue;
+    if (set_hit(set, l->plan, l->confirm, (const char *)s, n, mode)) return 1;
+  }
+  return 0;
+}
+
+/* The single pass: a rolling word of the last four folded bytes; two bit
+   tables reject most offsets before any hashing. */
 static int gram_scan(fm_wcset *set, const unsigned char *s, size_t n,
                      int mode) {
-  static const uint32_t gmask[5] = {0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF};
-  int lens[4], nl = 0, q;
+  const uint64_t *pair = set->pair, *single = set->single;
   uint32_t w = 0;
   size_t i;
-  for (q = 1; q <= 4; q++)
-    if (set->g[q] != NULL) lens[nl++] = q;
-  if (nl == 0) return 0;
+  if (set->nlk == 0) return 0;
   for (i = 0; i < n; i++) {
+    uint32_t pr;
     w = (w << 8) | fm_lower[s[i]];
-    for (q = 0; q < nl; q++) {
-      size_t glen = (size_t)lens[q], j, r;
-      const gtab *t = set->g[glen];
-      uint32_t v, h;
-      if (i + 1 < glen) continue;
-      v = w & gmask[glen], h = hash32(v);
-      if (!(t->bloom[(h >> 16) >> 6] & ((uint64_t)1 << ((h >> 16) & 63))))
-        continue;
-      j = h >> (32 - t->bits);
-      while (t->count[j] != 0 && t->gram[j] != v)
-        j = (j + 1) & (((size_t)1 << t->bits) - 1);
-      if (t->count[j] == 0) continue;
-      for (r = t->start[j]; r < t->start[j] + t->count[j]; r++) {
-        const lkey *l = &set->lk[r];
-        size_t gs = i + 1 - glen, ks;
-        const fm_wcplan *p = set->plans[l->plan];
-        if (set->seen[l->plan] == set->gen || l->goff > gs) continue;
-        ks = gs - l->goff;
-        if (l->klen > n - ks) continue;
-        if (p->cased ? memcmp(s + ks, set->keys + l->key, l->klen) != 0
-                     : !fm_iequal((const char *)s + ks, set->keys + l->key,
-                                  l->klen))
-          continue;
-        if (set_hit(set, l->plan, l->confirm, (const char *)s, n, mode))
-          return 1;
-      }
+    pr = w & 0xFFFF; /* at i = 0 a pair hit is harmless: probes check i */
+    if ((pair[pr >> 6] >> (pr & 63)) & 1) {
+      if (gram_probe(set, s, n, i, w, 2, mode) ||
+          gram_probe(set, s, n, i, w, 3, mode) ||
+          gram_probe(set, s, n, i, w, 4, mode))
+        return 1;
     }
+    /* single[] is all zero when no key has a one-byte gram */
+    if ((single[(w & 0xFF) >> 6] >> (w & 63)) & 1 &&
+        gram_probe(set, s, n, i, w, 1, mode))
+      return 1;
   }
   return 0;
 }
@@ -898,8 +998,7 @@ size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode) {
   }
   set->nres = set->ncand = 0;
   if (trie_walk(set, &set->pre, u, n, 0, mode) ||
-      trie_walk(set, &set->suf, u, n, 1, mode) ||
-      gram_scan(set, u, n, mode))
+      trie_walk(set, &set->suf, u, n, 1, mode) || gram_scan(set, u, n, mode))
     return 1;
   for (k = 0; k < set->nalways; k++)
     if (set_hit(set, set->always[k], 0, s, n, mode)) return 1;
@@ -1028,11 +1127,16 @@ static int wc_index(lua_State *L) {
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
   w = check_wc(L);
   k = lua_tostring(L, 2);
-  if (k == NULL) lua_pushnil(L);
-  else if (strcmp(k, "kind") == 0) lua_pushstring(L, fm_wc_kind(w->plan));
-  else if (strcmp(k, "pattern") == 0) lua_getiuservalue(L, 1, 1);
-  else if (strcmp(k, "cased") == 0) lua_pushboolean(L, w->plan->cased);
-  else lua_pushnil(L);
+  if (k == NULL)
+    lua_pushnil(L);
+  else if (strcmp(k, "kind") == 0)
+    lua_pushstring(L, fm_wc_kind(w->plan));
+  else if (strcmp(k, "pattern") == 0)
+    lua_getiuservalue(L, 1, 1);
+  else if (strcmp(k, "cased") == 0)
+    lua_pushboolean(L, w->plan->cased);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -1040,7 +1144,8 @@ static int wc_tostring(lua_State *L) {
   wc_ud *w = (wc_ud *)luaL_checkudata(L, 1, WILDCARD_MT);
   lua_getiuservalue(L, 1, 1);
   if (w->plan == NULL) { /* collected */
-    lua_pushfstring(L, "fastmatch.wildcard(%s, collected)", lua_tostring(L, -1));
+    lua_pushfstring(L, "fastmatch.wildcard(%s, collected)",
+                    lua_tostring(L, -1));
     return 1;
   }
   lua_pushfstring(L, "fastmatch.wildcard(%s, %s%s)", lua_tostring(L, -1),
@@ -1087,7 +1192,8 @@ static int l_set(lua_State *L) {
     plans[i - 1] = fm_wc_compile(p, n, flags);
     lua_pop(L, 1);
     if (plans[i - 1] == NULL) {
-      while (--i > 0) fm_wc_free(plans[i - 1]);
+      while (--i > 0)
+        fm_wc_free(plans[i - 1]);
       fm_free(plans);
       return luaL_error(L, "fastmatch: not enough memory");
     }
@@ -1115,8 +1221,10 @@ static int set_first(lua_State *L) {
   size_t n, r;
   const char *s = luaL_checklstring(L, 2, &n);
   r = fm_wcset_run(u->set, s, n, FM_SET_FIRST);
-  if (r == 0) lua_pushnil(L);
-  else lua_pushinteger(L, (lua_Integer)r);
+  if (r == 0)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, (lua_Integer)r);
   return 1;
 }
 
@@ -1148,8 +1256,10 @@ static int set_index(lua_State *L) {
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
   check_set(L);
   k = lua_tostring(L, 2);
-  if (k != NULL && strcmp(k, "patterns") == 0) lua_getiuservalue(L, 1, 1);
-  else lua_pushnil(L);
+  if (k != NULL && strcmp(k, "patterns") == 0)
+    lua_getiuservalue(L, 1, 1);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -1173,8 +1283,8 @@ static int l_startswith(lua_State *L) {
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
   int ci = lua_toboolean(L, 3);
-  lua_pushboolean(L, m <= n && (ci ? fm_iequal(s, p, m)
-                                   : memcmp(s, p, m) == 0));
+  lua_pushboolean(L,
+                  m <= n && (ci ? fm_iequal(s, p, m) : memcmp(s, p, m) == 0));
   return 1;
 }
 
@@ -1193,8 +1303,10 @@ static int l_contains(lua_State *L) {
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
   r = lua_toboolean(L, 3) ? fm_isearch(s, n, p, m) : fm_search(s, n, p, m);
-  if (r == FM_NOTFOUND) lua_pushnil(L);
-  else lua_pushinteger(L, (lua_Integer)r + 1);
+  if (r == FM_NOTFOUND)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, (lua_Integer)r + 1);
   return 1;
 }
 
@@ -1238,14 +1350,11 @@ static const luaL_Reg set_meta[] = {{"__len", set_len},
                                     {"__gc", set_gc},
                                     {NULL, NULL}};
 
-static const luaL_Reg wildcard_funcs[] = {{"wildcard", l_wildcard},
-                                          {"set", l_set},
-                                          {"startswith", l_startswith},
-                                          {"endswith", l_endswith},
-                                          {"contains", l_contains},
-                                          {"iequals", l_iequals},
-                                          {"_search_impl", l_search_impl},
-                                          {NULL, NULL}};
+static const luaL_Reg wildcard_funcs[] = {
+    {"wildcard", l_wildcard},        {"set", l_set},
+    {"startswith", l_startswith},    {"endswith", l_endswith},
+    {"contains", l_contains},        {"iequals", l_iequals},
+    {"_search_impl", l_search_impl}, {NULL, NULL}};
 
 /* A matcher class: methods are closures over the metatable (check_self),
    __call is the test method, __index a closure over the methods table. */

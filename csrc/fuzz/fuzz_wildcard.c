@@ -18,10 +18,14 @@ static size_t ref_len(const unsigned char *s, size_t n) {
   size_t need, i;
   uint32_t cp, min;
   if (c < 0x80) return 1;
-  if (c >= 0xC0 && c < 0xE0) need = 2, cp = c & 0x1F, min = 0x80;
-  else if (c >= 0xE0 && c < 0xF0) need = 3, cp = c & 0x0F, min = 0x800;
-  else if (c >= 0xF0 && c < 0xF8) need = 4, cp = c & 0x07, min = 0x10000;
-  else return 1;
+  if (c >= 0xC0 && c < 0xE0)
+    need = 2, cp = c & 0x1F, min = 0x80;
+  else if (c >= 0xE0 && c < 0xF0)
+    need = 3, cp = c & 0x0F, min = 0x800;
+  else if (c >= 0xF0 && c < 0xF8)
+    need = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 1;
   if (n < need) return 1;
   for (i = 1; i < need; i++) {
     if ((s[i] & 0xC0) != 0x80) return 1;
@@ -32,7 +36,11 @@ static size_t ref_len(const unsigned char *s, size_t n) {
 }
 
 enum { T_STAR, T_ANY, T_LIT };
-typedef struct { int t; const unsigned char *s; size_t n; } tok;
+typedef struct {
+  int t;
+  const unsigned char *s;
+  size_t n;
+} tok;
 
 static int ref_match(const unsigned char *p, size_t pn, const unsigned char *s,
                      size_t sn, int cased) {
@@ -63,14 +71,18 @@ static int ref_match(const unsigned char *p, size_t pn, const unsigned char *s,
     else
       lit[nl++] = p[i], i++;
   }
-  for (i = 0; i < sn; i += cl[nc++]) cs[nc] = i, cl[nc] = ref_len(s + i, sn - i);
+  for (i = 0; i < sn; i += cl[nc++])
+    cs[nc] = i, cl[nc] = ref_len(s + i, sn - i);
   dp = calloc(nc + 1, 1), nx = calloc(nc + 1, 1);
   nx[nc] = 1;
   for (k = nt; k-- > 0;) {
     for (j = nc + 1; j-- > 0;) {
-      if (toks[k].t == T_STAR) dp[j] = nx[j] || (j < nc && dp[j + 1]);
-      else if (j == nc) dp[j] = 0;
-      else if (toks[k].t == T_ANY) dp[j] = nx[j + 1];
+      if (toks[k].t == T_STAR)
+        dp[j] = nx[j] || (j < nc && dp[j + 1]);
+      else if (j == nc)
+        dp[j] = 0;
+      else if (toks[k].t == T_ANY)
+        dp[j] = nx[j + 1];
       else {
         int same = toks[k].n == cl[j];
         size_t m;
@@ -104,7 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   plan = fm_wc_compile((const char *)p, pn, cased ? FM_WC_CASED : 0);
   if (plan == NULL) return 0;
   got = fm_wc_match(plan, (const char *)s, sn);
-  for (i = 0; i < pn; i++) ascii &= p[i] < 0x80;
+  for (i = 0; i < pn; i++)
+    ascii &= p[i] < 0x80;
   /* the reference folds ASCII only: it speaks for cased or ASCII patterns */
   if (cased || ascii) {
     want = ref_match(p, pn, s, sn, cased);
@@ -131,12 +144,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fm_wcplan **owned = fm_malloc(np * sizeof *owned);
     for (k = 0; k < np; k++) {
       single[k] = fm_wc_match(plans[k], (const char *)s, sn);
-      if (single[k]) { anyw = 1; nall++; if (!first) first = k + 1; }
+      if (single[k]) {
+        anyw = 1;
+        nall++;
+        if (!first) first = k + 1;
+      }
       owned[k] = plans[k];
     }
     set = fm_wcset_new(owned, np);
     if (set == NULL) abort();
-    if ((int)fm_wcset_run(set, (const char *)s, sn, FM_SET_ANY) != anyw) abort();
+    if ((int)fm_wcset_run(set, (const char *)s, sn, FM_SET_ANY) != anyw)
+      abort();
     if (fm_wcset_run(set, (const char *)s, sn, FM_SET_FIRST) != first) abort();
     r = fm_wcset_run(set, (const char *)s, sn, FM_SET_ALL);
     if (r != nall) abort();
