@@ -70,28 +70,12 @@ local function goal(label, measured, want, unit, cpu)
     cpu and (" (CPU time %.2fx)"):format(cpu) or "", want))
 end
 
--- B.compare, also recording each run's CPU time (os.clock): the machine may
--- be shared, and CPU time is the steadier figure when it is busy.
--- Returns B.compare's results with .cpu (median CPU s) and .cpu_speedup.
+-- B.compare, then the CPU seconds (os.clock) of each case: the machine may be
+-- shared, and CPU time is the steadier figure when it is busy.
 local function compare(title, cases, opts)
-  local cpu = {}
-  local wrapped = {}
-  for i, c in ipairs(cases) do
-    cpu[i] = {}
-    wrapped[i] = { name = c.name, n = c.n, fn = function()
-      local c0 = os.clock()
-      c.fn()
-      cpu[i][#cpu[i] + 1] = os.clock() - c0
-    end }
-  end
-  local r = B.compare(title, wrapped, opts)
-  local base = B.median(cpu[1])
+  local r = B.compare(title, cases, opts)
   local line = {}
-  for i in ipairs(cases) do
-    r[i].cpu = B.median(cpu[i])
-    r[i].cpu_speedup = base > 0 and r[i].cpu / base or nil
-    line[#line + 1] = ("%.3f"):format(r[i].cpu)
-  end
+  for i in ipairs(cases) do line[i] = ("%.3f"):format(r[i].cpu) end
   print("   CPU seconds (same order): " .. table.concat(line, ", "))
   return r
 end
