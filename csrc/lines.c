@@ -135,6 +135,52 @@ int fm_lines_next(fm_linereader *r, fm_line *ln) {
   }
 }
 
+/* Count the lines left (a last line without '\n' included) with one
+   memchr run per line and no line handed out; max_line is not checked, and
+   a long line is not kept (memory stays at the block size).  0, or a
+   negative code as fm_lines_next. */
+int fm_lines_count(fm_linereader *r, size_t *count) {
+  size_t n = 0;
+  int partial = 0; /* bytes of an unfinished line were dropped */
+  for (;;) {
+    const char *p, *e;
+    int rc;
+    if (r->status < 0) return r->status;
+    p = r->buf + r->beg;
+    e = r->buf + r->end;
+    while (p < e && (p = (const char *)memchr(p, '\n', (size_t)(e - p)))) {
+      n++;
+      r->lineno++;
+      partial = 0;
+      p++;
+    }
+    if (r->end > r->beg && r->buf[r->end - 1] != '\n') partial = 1;
+    r->beg = r->scan = r->end; /* all seen: nothing to keep */
+    if (r->eof) {
+      if (partial) { /* last line, no newline */
+        n++;
+        r->lineno++;
+      }
+      *count = n;
+      return 0;
+    }
+    rc = make_room(r);
+    if (rc < 0) return r->status = rc;
+    {
+      ptrdiff_t got = r->read(r->ud, r->buf + r->end, r->cap - r->end);
+      if (got < 0) {
+        r->err = errno;
+        *count = n;
+        return r->status = FM_LINES_EREAD;
+      }
+      if (got == 0)
+        r->eof = 1;
+      else
+        r->end += (size_t)got;
+    }
+  }
+}
+
 /* =====================================================================
 ** Binding
 ** =================================================================== */
@@ -467,7 +513,13 @@ static int l_count_lines(lua_State *L) {
   lua_Integer count = 0;
   fm_line ln;
   int rc;
-  while ((rc = fm_lines_next(&it->r, &ln)) > 0) {
+  if (it->m == NULL && !it->ffilter && it->r.max_line == FM_LINES_NOLIMIT) {
+    size_t n = 0; /* no filter: count newlines, hand out nothing */
+    rc = fm_lines_count(&it->r, &n);
+    count = (lua_Integer)n;
+  } else
+    rc = 1;
+  while (rc > 0 && (rc = fm_lines_next(&it->r, &ln)) > 0) {
     if (it->m != NULL) {
       int t = it->m->test(it->m, ln.s, ln.len);
       if (t < 0) {
