@@ -82,8 +82,7 @@ static int make_room(fm_linereader *r) {
 }
 
 /* Hand out the line buf[beg, at) whose terminator ends at 'next'. */
-static int give(fm_linereader *r, fm_line *ln, size_t at, size_t next,
-                int nl) {
+static int give(fm_linereader *r, fm_line *ln, size_t at, size_t next, int nl) {
   ln->s = r->buf + r->beg;
   ln->len = at - r->beg;
   ln->full = next - r->beg;
@@ -415,8 +414,9 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
     if (it->m == NULL) {
       if (!lua_isfunction(L, -1))
         luaL_argerror(L, arg,
-                      lua_pushfstring(L, "filter must be a matcher or a "
-                                         "function, got %s",
+                      lua_pushfstring(L,
+                                      "filter must be a matcher or a "
+                                      "function, got %s",
                                       luaL_typename(L, -1)));
       it->ffilter = 1;
     }
@@ -467,8 +467,7 @@ static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
         luaL_argerror(L, 1, "path contains a NUL byte");
       it->fd = open(path, O_RDONLY | O_CLOEXEC);
       if (it->fd < 0)
-        luaL_error(L, "fastmatch: cannot open '%s': %s", path,
-                   strerror(errno));
+        luaL_error(L, "fastmatch: cannot open '%s': %s", path, strerror(errno));
       rd = read_owned;
     }
     if (it->fd < 0) {
@@ -549,8 +548,7 @@ static int l_count_lines(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg lines_methods[] = {{"close", lines_close},
-                                         {NULL, NULL}};
+static const luaL_Reg lines_methods[] = {{"close", lines_close}, {NULL, NULL}};
 static const luaL_Reg lines_meta[] = {{"__gc", lines_gc},
                                       {"__close", lines_close},
                                       {"__tostring", lines_tostring},

@@ -16,9 +16,9 @@
 
 #include "fastmatch.h"
 
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (!(c)) __builtin_trap();                                               \
+#define CHECK(c)                                                               \
+  do {                                                                         \
+    if (!(c)) __builtin_trap();                                                \
   } while (0)
 
 typedef struct Src {
@@ -60,7 +60,8 @@ static void run(fm_linereader *r, const uint8_t *s, size_t n, int crlf,
   for (;;) {
     size_t e = pos, len, full;
     rc = fm_lines_next(r, &ln);
-    while (e < n && s[e] != '\n') e++;
+    while (e < n && s[e] != '\n')
+      e++;
     if (pos == n) { /* the naive splitter is done */
       CHECK(rc == 0 || (canfail && rc == FM_LINES_EREAD));
       break;
@@ -112,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   { /* fm_lines_count agrees with the naive count */
     size_t want = 0, got = 7, i;
     int rc;
-    for (i = 0; i < n; i++) want += data[3 + i] == '\n';
+    for (i = 0; i < n; i++)
+      want += data[3 + i] == '\n';
     if (n > 0 && data[3 + n - 1] != '\n') want++;
     src.off = 0;
     src.rng = 0x85ebca6bu ^ data[2];
