@@ -145,16 +145,18 @@ int fm_lines_count(fm_linereader *r, size_t *count) {
     const char *p, *e;
     int rc;
     if (r->status < 0) return r->status;
-    p = r->buf + r->beg;
-    e = r->buf + r->end;
-    while (p < e && (p = (const char *)memchr(p, '\n', (size_t)(e - p)))) {
-      n++;
-      r->lineno++;
-      partial = 0;
-      p++;
+    if (r->end > r->beg) { /* (buf is NULL before the first read) */
+      p = r->buf + r->beg;
+      e = r->buf + r->end;
+      while (p < e && (p = (const char *)memchr(p, '\n', (size_t)(e - p)))) {
+        n++;
+        r->lineno++;
+        partial = 0;
+        p++;
+      }
+      if (r->buf[r->end - 1] != '\n') partial = 1;
+      r->beg = r->scan = r->end; /* all seen: nothing to keep */
     }
-    if (r->end > r->beg && r->buf[r->end - 1] != '\n') partial = 1;
-    r->beg = r->scan = r->end; /* all seen: nothing to keep */
     if (r->eof) {
       if (partial) { /* last line, no newline */
         n++;
