@@ -103,6 +103,9 @@ void fm_lines_init_string(fm_linereader *r, const char *s, size_t n,
 /* 1: *ln is the next line; 0: end of input; or FM_LINES_EREAD,
    FM_LINES_ETOOLONG (r->lineno names the line), FM_ENOMEM. */
 int fm_lines_next(fm_linereader *r, fm_line *ln);
+/* Count the lines left without handing them out (max_line unchecked):
+   0 with *count set, or a negative code as above. */
+int fm_lines_count(fm_linereader *r, size_t *count);
 /* Free the buffer (idempotent).  Unconsumed input is lost. */
 void fm_lines_free(fm_linereader *r);
 

@@ -82,8 +82,7 @@ static int make_room(fm_linereader *r) {
 }
 
 /* Hand out the line buf[beg, at) whose terminator ends at 'next'. */
-static int give(fm_linereader *r, fm_line *ln, size_t at, size_t next,
-                int nl) {
+static int give(fm_linereader *r, fm_line *ln, size_t at, size_t next, int nl) {
   ln->s = r->buf + r->beg;
   ln->len = at - r->beg;
   ln->full = next - r->beg;
@@ -125,6 +124,54 @@ int fm_lines_next(fm_linereader *r, fm_line *ln) {
       ptrdiff_t got = r->read(r->ud, r->buf + r->end, r->cap - r->end);
       if (got < 0) {
         r->err = errno;
+        return r->status = FM_LINES_EREAD;
+      }
+      if (got == 0)
+        r->eof = 1;
+      else
+        r->end += (size_t)got;
+    }
+  }
+}
+
+/* Count the lines left (a last line without '\n' included) with one
+   memchr run per line and no line handed out; max_line is not checked, and
+   a long line is not kept (memory stays at the block size).  0, or a
+   negative code as fm_lines_next. */
+int fm_lines_count(fm_linereader *r, size_t *count) {
+  size_t n = 0;
+  int partial = 0; /* bytes of an unfinished line were dropped */
+  for (;;) {
+    const char *p, *e;
+    int rc;
+    if (r->status < 0) return r->status;
+    if (r->end > r->beg) { /* (buf is NULL before the first read) */
+      p = r->buf + r->beg;
+      e = r->buf + r->end;
+      while (p < e && (p = (const char *)memchr(p, '\n', (size_t)(e - p)))) {
+        n++;
+        r->lineno++;
+        partial = 0;
+        p++;
+      }
+      if (r->buf[r->end - 1] != '\n') partial = 1;
+      r->beg = r->scan = r->end; /* all seen: nothing to keep */
+    }
+    if (r->eof) {
+      if (partial) { /* last line, no newline */
+        n++;
+        r->lineno++;
+      }
+      *count = n;
+      return 0;
+    }
+    rc = make_room(r);
+    if (rc < 0) return r->status = rc;
+    {
+      ptrdiff_t got = r->read(r->ud, r->buf + r->end, r->cap - r->end);
+      if (got < 0) {
+        r->err = errno;
+        *count = n;
         return r->status = FM_LINES_EREAD;
       }
       if (got == 0)
@@ -369,8 +416,9 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
     if (it->m == NULL) {
       if (!lua_isfunction(L, -1))
         luaL_argerror(L, arg,
-                      lua_pushfstring(L, "filter must be a matcher or a "
-                                         "function, got %s",
+                      lua_pushfstring(L,
+                                      "filter must be a matcher or a "
+                                      "function, got %s",
                                       luaL_typename(L, -1)));
       it->ffilter = 1;
     }
@@ -421,8 +469,7 @@ static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
         luaL_argerror(L, 1, "path contains a NUL byte");
       it->fd = open(path, O_RDONLY | O_CLOEXEC);
       if (it->fd < 0)
-        luaL_error(L, "fastmatch: cannot open '%s': %s", path,
-                   strerror(errno));
+        luaL_error(L, "fastmatch: cannot open '%s': %s", path, strerror(errno));
       rd = read_owned;
     }
     if (it->fd < 0) {
@@ -467,7 +514,13 @@ static int l_count_lines(lua_State *L) {
   lua_Integer count = 0;
   fm_line ln;
   int rc;
-  while ((rc = fm_lines_next(&it->r, &ln)) > 0) {
+  if (it->m == NULL && !it->ffilter && it->r.max_line == FM_LINES_NOLIMIT) {
+    size_t n = 0; /* no filter: count newlines, hand out nothing */
+    rc = fm_lines_count(&it->r, &n);
+    count = (lua_Integer)n;
+  } else
+    rc = 1;
+  while (rc > 0 && (rc = fm_lines_next(&it->r, &ln)) > 0) {
     if (it->m != NULL) {
       int t = it->m->test(it->m, ln.s, ln.len);
       if (t < 0) {
@@ -497,8 +550,7 @@ static int l_count_lines(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg lines_methods[] = {{"close", lines_close},
-                                         {NULL, NULL}};
+static const luaL_Reg lines_methods[] = {{"close", lines_close}, {NULL, NULL}};
 static const luaL_Reg lines_meta[] = {{"__gc", lines_gc},
                                       {"__close", lines_close},
                                       {"__tostring", lines_tostring},

@@ -132,8 +132,7 @@ static ptrdiff_t write_fd(void *ud, const char *p, size_t n) {
    the full check, which raises as usual. */
 static Writer *checkwriter(lua_State *L) {
   Writer *w = (Writer *)lua_touserdata(L, 1);
-  if (w != NULL && lua_rawlen(L, 1) == sizeof(Writer) && w->self == w)
-    return w;
+  if (w != NULL && lua_rawlen(L, 1) == sizeof(Writer) && w->self == w) return w;
   return (Writer *)luaL_checkudata(L, 1, WRITER_MT);
 }
 
@@ -163,8 +162,7 @@ static int writer_finish(Writer *w) {
   err = fm_wbuf_flush(&w->b);
   e2 = do_sync(w);
   if (err == 0) err = e2;
-  if (w->owned && close(w->fd) != 0 && err == 0 && errno != EINTR)
-    err = errno;
+  if (w->owned && close(w->fd) != 0 && err == 0 && errno != EINTR) err = errno;
   w->fd = -1;
   fm_wbuf_free(&w->b);
   return err;
@@ -296,9 +294,8 @@ static int l_writer(lua_State *L) {
     }
     if (lua_getfield(L, 2, "mode") != LUA_TNIL) {
       mode = lua_tostring(L, -1);
-      if (mode == NULL ||
-          !(strcmp(mode, "w") == 0 || strcmp(mode, "a") == 0 ||
-            strcmp(mode, "wb") == 0 || strcmp(mode, "ab") == 0))
+      if (mode == NULL || !(strcmp(mode, "w") == 0 || strcmp(mode, "a") == 0 ||
+                            strcmp(mode, "wb") == 0 || strcmp(mode, "ab") == 0))
         luaL_argerror(L, 2, "opts.mode must be \"w\" or \"a\"");
     }
     lua_getfield(L, 2, "sync");
@@ -323,7 +320,8 @@ static int l_writer(lua_State *L) {
   } else {
     ls = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
     if (ls == NULL) return luaL_typeerror(L, 1, "path, \"-\" or file");
-    if (ls->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+    if (ls->closef == NULL)
+      return luaL_error(L, "attempt to use a closed file");
     fd = fileno(ls->f);
   }
   w = (Writer *)lua_newuserdatauv(L, sizeof(Writer), 1);

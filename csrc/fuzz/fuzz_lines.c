@@ -2,7 +2,8 @@
 ** fuzz_lines.c -- the line splitter (fm_lines_next) against a naive
 ** byte-by-byte splitter, fed through a read callback that returns random
 ** short blocks (and sometimes fails), with random block sizes, crlf and
-** max_line; and the same over a borrowed string (fm_lines_init_string).
+** max_line; and the same over a borrowed string (fm_lines_init_string);
+** and fm_lines_count against a naive newline count.
 **
 ** Input: byte 0 block size (low 6 bits) and "inject a read error" (0x80);
 ** byte 1 crlf (bit 0) and "max_line is set" (bit 1); byte 2 max_line and
@@ -15,9 +16,9 @@
 
 #include "fastmatch.h"
 
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (!(c)) __builtin_trap();                                               \
+#define CHECK(c)                                                               \
+  do {                                                                         \
+    if (!(c)) __builtin_trap();                                                \
   } while (0)
 
 typedef struct Src {
@@ -59,7 +60,8 @@ static void run(fm_linereader *r, const uint8_t *s, size_t n, int crlf,
   for (;;) {
     size_t e = pos, len, full;
     rc = fm_lines_next(r, &ln);
-    while (e < n && s[e] != '\n') e++;
+    while (e < n && s[e] != '\n')
+      e++;
     if (pos == n) { /* the naive splitter is done */
       CHECK(rc == 0 || (canfail && rc == FM_LINES_EREAD));
       break;
@@ -107,5 +109,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fm_lines_init_string(&r, (const char *)data + 3, n, max_line, crlf);
   run(&r, data + 3, n, crlf, max_line, 0);
   fm_lines_free(&r); /* must not free the borrowed string */
+
+  { /* fm_lines_count agrees with the naive count */
+    size_t want = 0, got = 7, i;
+    int rc;
+    for (i = 0; i < n; i++)
+      want += data[3 + i] == '\n';
+    if (n > 0 && data[3 + n - 1] != '\n') want++;
+    src.off = 0;
+    src.rng = 0x85ebca6bu ^ data[2];
+    fm_lines_init(&r, block, FM_LINES_NOLIMIT, crlf, src_read, &src);
+    rc = fm_lines_count(&r, &got);
+    if (src.fail_at == (size_t)-1) {
+      CHECK(rc == 0 && got == want && r.lineno == want);
+    } else
+      CHECK((rc == 0 && got == want) || (rc == FM_LINES_EREAD && got <= want));
+    CHECK(r.cap <= 2 * block + 2); /* a long line is not kept */
+    fm_lines_free(&r);
+  }
   return 0;
 }

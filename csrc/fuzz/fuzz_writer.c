@@ -16,9 +16,9 @@
 
 #include "fastmatch.h"
 
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (!(c)) __builtin_trap();                                               \
+#define CHECK(c)                                                               \
+  do {                                                                         \
+    if (!(c)) __builtin_trap();                                                \
   } while (0)
 
 typedef struct Sink {
