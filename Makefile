@@ -7,6 +7,9 @@
 #   make bench            the benchmarks (ratios measured side by side)
 #   make deps             apt-get install what is missing (Debian/Ubuntu)
 #   make install          copy the module into INST_LIBDIR / INST_LUADIR (luarocks)
+#   make sanitize         the suite on an ASan+UBSan build (zero reports or fail)
+#   make valgrind         the suite under valgrind on the MIMALLOC=0 build
+#   make fuzz             every csrc/fuzz/fuzz_*.c for FUZZ_SECONDS each (libFuzzer)
 #
 # Always run Lua 5.4 explicitly: on Debian, installing busted makes
 # /usr/bin/lua Lua 5.1.
@@ -57,7 +60,8 @@ endif
 FLAGS_STAMP := build/$(VARIANT)/flags
 FLAGS_NOW   := $(CC) $(FM_CPPFLAGS) $(FM_CFLAGS) $(FM_LDFLAGS) $(FM_LIBS)
 
-.PHONY: all deps deps-experiments test test-one bench experiments install clean FORCE
+.PHONY: all deps deps-harden deps-experiments test test-one bench experiments install clean \
+        FORCE sanitize valgrind fuzz fuzz-build
 all: $(SO)
 
 $(FLAGS_STAMP): FORCE
@@ -132,6 +136,98 @@ deps-experiments: deps
 
 experiments: deps-experiments all
 	$(RUNENV) $(LUA) examples/run_all.lua --experiments $(if $(QUICK),--quick)
+
+# ---------------------------------------------------------------- hardening
+# make sanitize / valgrind / fuzz.  They need clang and its sanitizer and
+# libFuzzer runtimes (and valgrind); `make test` does not, so they have their
+# own deps step.  Debian 12's clang is 14; elsewhere pass
+# DEB_HARDEN='clang libclang-rt-NN-dev valgrind' with your clang's NN.
+DEB_HARDEN ?= clang libclang-rt-14-dev valgrind
+SAN_CC     ?= clang
+ARCH       := $(shell uname -m)
+LUA_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null),-llua5.4)
+# Halt on the first report of either sanitizer (UBSan would otherwise print
+# and go on); frame pointers for whole stack traces.
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_DIR    := build/asan
+SAN_SUPP   := $(CURDIR)/csrc/sanitize
+# Every spec-run env var the suite reads, and no MAKEFLAGS: specs that run
+# `make` in a copy of the tree must not inherit VARIANT=asan from us.
+SUITE_ENV   = MAKEFLAGS= MAKELEVEL= MFLAGS= \
+              LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
+              LUA_CPATH_5_4='$(CURDIR)/$(1)/?.so;;' FM_SODIR='$(CURDIR)/$(1)' FM_MIMALLOC=0
+
+deps-harden:
+	@$(MAKE) --no-print-directory deps DEB_PKGS='$(DEB_HARDEN)'
+
+# The module built with ASan+UBSan and MIMALLOC=0: mimalloc serves memory from
+# its own segments, so ASan would see neither its allocations nor their
+# overflows or leaks; on libc malloc every fm_malloc goes through ASan's
+# allocator.  clang's shared ASan runtime is preloaded into lua5.4 (a plain
+# binary) by csrc/sanitize/bin/lua5.4.  Reports go to files, so that one in a
+# child lua5.4 whose exit status a spec ignores still fails the run.
+# allocator_may_return_null: a huge request returns NULL as libc's would, so
+# the "not enough memory" paths are tested instead of aborting in ASan.
+# Leaks: detect_leaks is on; csrc/sanitize/lsan.supp lists the leaks that are
+# not ours (none needed so far: busted closes the state on exit).
+sanitize: deps deps-harden
+	$(MAKE) --no-print-directory VARIANT=asan MIMALLOC=0 CC=$(SAN_CC) \
+	  CFLAGS='-O1 -g $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS) -shared-libasan' all
+	@rt="$$($(SAN_CC) -print-file-name=libclang_rt.asan-$(ARCH).so)"; \
+	  [ -f "$$rt" ] || { echo "fastmatch: no ASan runtime for $(SAN_CC) ($$rt); make deps-harden installs it"; exit 1; }
+	$(SAN_CC) -shared -fPIC -O1 -o $(SAN_DIR)/preload_once.so csrc/sanitize/preload_once.c
+	@rm -rf $(SAN_DIR)/reports && mkdir -p $(SAN_DIR)/reports
+	@echo "== fastmatch suite: variant=asan (ASan+UBSan+LSan, MIMALLOC=0)"
+	@rt="$$($(SAN_CC) -print-file-name=libclang_rt.asan-$(ARCH).so)"; \
+	env $(call SUITE_ENV,$(SAN_DIR)) FM_SUITE=asan \
+	  PATH='$(SAN_SUPP)/bin':"$$PATH" FM_REAL_LUA="$$(command -v $(LUA))" \
+	  FM_SAN_PRELOAD="$$rt:$(CURDIR)/$(SAN_DIR)/preload_once.so" \
+	  ASAN_OPTIONS='detect_leaks=1:halt_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1:strict_string_checks=1:log_path=$(CURDIR)/$(SAN_DIR)/reports/asan' \
+	  LSAN_OPTIONS='suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0' \
+	  UBSAN_OPTIONS='halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/$(SAN_DIR)/reports/ubsan' \
+	  lua5.4 $(BUSTED) $(BUSTED_FLAGS) $(SPECS); rc=$$?; \
+	if ls $(SAN_DIR)/reports/* >/dev/null 2>&1; then \
+	  echo "== sanitizer reports (from $(SAN_DIR)/reports):"; cat $(SAN_DIR)/reports/*; rc=1; \
+	elif [ $$rc = 0 ]; then echo "sanitize: 0 ASan/UBSan/LSan reports"; fi; exit $$rc
+
+# The suite under valgrind (memcheck) on the MIMALLOC=0 build: valgrind cannot
+# see inside mimalloc either.  Definite leaks fail, possible/reachable ones
+# (Lua's and busted's static state) do not.  Children are not traced.
+VALGRIND       ?= valgrind
+VALGRIND_FLAGS ?= -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+                  --show-leak-kinds=definite --num-callers=40 --suppressions=$(SAN_SUPP)/valgrind.supp
+valgrind: deps deps-harden
+	$(MAKE) --no-print-directory MIMALLOC=0 all
+	@echo "== fastmatch suite: variant=libc under valgrind"
+	env $(call SUITE_ENV,build/libc) FM_SUITE=valgrind \
+	  $(VALGRIND) $(VALGRIND_FLAGS) $(LUA) $(BUSTED) $(BUSTED_FLAGS) $(SPECS) && echo "valgrind: 0 errors, 0 definite leaks"
+
+# libFuzzer targets: every csrc/fuzz/fuzz_<name>.c (see csrc/fuzz/README.md)
+# linked with all of csrc/*.c built for fuzzing (coverage + ASan + UBSan, on
+# libc malloc), seeds from csrc/fuzz/corpus/<name>/.  make fuzz runs each for
+# FUZZ_SECONDS and fails on any crash, leak, timeout or sanitizer report.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_SRCS    := $(wildcard csrc/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst csrc/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+FUZZ_OBJS    := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra $(SAN_FLAGS) -Icsrc -I$(LUA_INCDIR) $(PCRE2_CFLAGS) \
+                -DFM_MIMALLOC=0 -D_GNU_SOURCE -DFM_SRCDIR='"$(CURDIR)"'
+
+$(FUZZ_DIR)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard csrc/fuzz/*.h)
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) $(PCRE2_LIBS)
+
+# keep the objects: they are shared by every target
+.SECONDARY: $(FUZZ_OBJS)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps-harden
+	$(MAKE) --no-print-directory fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash csrc/fuzz/run.sh $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- install
 INST_LIBDIR ?= $(DESTDIR)/usr/local/lib/lua/5.4

@@ -90,5 +90,7 @@ LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   fm_setfuncs(L, core_funcs);
   fm_open_alloc(L);
+  fm_open_lines(L);
+  fm_open_writer(L);
   return 1;
 }

@@ -57,6 +57,85 @@ enum {
 };
 
 /* ---------------------------------------------------------------------
+** Lines (lines.c): a block reader and line splitter.  Data is read in big
+** blocks through a read callback (or lies in a borrowed string) and split
+** at '\n' with memchr; each line is handed out as a pointer into the
+** buffer, valid until the next call.  Errors are sticky.
+** ------------------------------------------------------------------- */
+/* Read up to n bytes into dst: bytes read, 0 at end of input, -1 with
+   errno set on error. */
+typedef ptrdiff_t (*fm_readfn)(void *ud, char *dst, size_t n);
+
+#define FM_LINES_EREAD (-20)   /* the read callback failed: see err */
+#define FM_LINES_ETOOLONG (-21) /* line number lineno is over max_line */
+#define FM_LINES_NOLIMIT ((size_t)-1)
+
+typedef struct fm_linereader {
+  char *buf;        /* owned buffer, or the borrowed string */
+  size_t cap;       /* bytes allocated at buf (0 when borrowed) */
+  size_t beg, end;  /* unconsumed input is buf[beg, end) */
+  size_t scan;      /* buf[beg, scan) is known to hold no '\n' */
+  size_t block;     /* bytes asked of read at a time (at least 1) */
+  size_t max_line;  /* longest line allowed, FM_LINES_NOLIMIT for none */
+  size_t lineno;    /* number of the last line returned (1-based) */
+  int crlf;         /* strip a '\r' before '\n' from the line's length */
+  int eof;          /* read returned 0, or borrowed input */
+  int status;       /* 0, or the sticky negative error */
+  int err;          /* errno of the failed read */
+  fm_readfn read;
+  void *ud;
+} fm_linereader;
+
+typedef struct fm_line {
+  const char *s; /* start of the line */
+  size_t len;    /* without the terminator ("\n", or "\r\n" with crlf) */
+  size_t full;   /* with the terminator as it is in the input */
+} fm_line;
+
+/* A reader over read(ud, ...); nothing is allocated before the first
+   fm_lines_next.  max_line is FM_LINES_NOLIMIT for no limit. */
+void fm_lines_init(fm_linereader *r, size_t block, size_t max_line, int crlf,
+                   fm_readfn read, void *ud);
+/* A reader over the n bytes at s, which must outlive it (never copied,
+   never written). */
+void fm_lines_init_string(fm_linereader *r, const char *s, size_t n,
+                          size_t max_line, int crlf);
+/* 1: *ln is the next line; 0: end of input; or FM_LINES_EREAD,
+   FM_LINES_ETOOLONG (r->lineno names the line), FM_ENOMEM. */
+int fm_lines_next(fm_linereader *r, fm_line *ln);
+/* Free the buffer (idempotent).  Unconsumed input is lost. */
+void fm_lines_free(fm_linereader *r);
+
+/* ---------------------------------------------------------------------
+** Writer (writer.c): an output buffer over a write callback.  Every byte
+** accepted is either in the buffer or was written; a failed write leaves
+** the unwritten bytes in the buffer and returns the errno.
+** ------------------------------------------------------------------- */
+/* Write up to n bytes: bytes written (> 0), or -1 with errno set. */
+typedef ptrdiff_t (*fm_writefn)(void *ud, const char *p, size_t n);
+
+typedef struct fm_wbuf {
+  char *buf;
+  size_t cap, len; /* buffer size; bytes waiting in it */
+  fm_writefn write;
+  void *ud;
+} fm_wbuf;
+
+/* Write all n bytes, retrying short writes and EINTR: 0, or an errno
+   (*done, when not NULL, gets the bytes written either way). */
+int fm_write_all(fm_writefn write, void *ud, const char *p, size_t n,
+                 size_t *done);
+/* 0 or FM_ENOMEM.  cap is at least 1. */
+int fm_wbuf_init(fm_wbuf *b, size_t cap, fm_writefn write, void *ud);
+/* Accept n bytes: buffered, or (when n >= cap) written straight through
+   after a flush.  0, or an errno; *taken gets the bytes accepted (n, or
+   on error the bytes written straight through). */
+int fm_wbuf_add(fm_wbuf *b, const char *s, size_t n, size_t *taken);
+/* Write the buffered bytes: 0, or an errno (what was not written stays). */
+int fm_wbuf_flush(fm_wbuf *b);
+void fm_wbuf_free(fm_wbuf *b);
+
+/* ---------------------------------------------------------------------
 ** Binding helpers (core.c).  Only binding code may use these.
 ** ------------------------------------------------------------------- */
 #ifdef LUA_VERSION_NUM
@@ -76,6 +155,8 @@ size_t fm_optsize(lua_State *L, int arg, size_t def);
 
 /* Each capability adds its functions to the module table on the stack. */
 void fm_open_alloc(lua_State *L);
+void fm_open_lines(lua_State *L);
+void fm_open_writer(lua_State *L);
 #endif
 
 #endif

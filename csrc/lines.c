@@ -1,0 +1,515 @@
+/*
+** lines.c -- streaming line input: a block reader and line splitter (the
+** kernel, no Lua), and the binding fm.lines / fm.lines_of / fm.count_lines.
+**
+** liolib.c's io.lines is the model for the Lua face (generic-for results,
+** the to-be-closed 4th value, errors raised from the iterator); the inside
+** differs: input is read in big blocks and split with memchr, so a line
+** costs one memchr run and one copy into a Lua string, and a line that a C
+** matcher rejects costs no Lua string at all.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+#include "fastmatch.h"
+
+/* =====================================================================
+** Kernel: block reader + line splitter
+** =================================================================== */
+
+void fm_lines_init(fm_linereader *r, size_t block, size_t max_line, int crlf,
+                   fm_readfn read, void *ud) {
+  memset(r, 0, sizeof *r);
+  r->block = block > 0 ? block : 1;
+  r->max_line = max_line;
+  r->crlf = crlf != 0;
+  r->read = read;
+  r->ud = ud;
+}
+
+void fm_lines_init_string(fm_linereader *r, const char *s, size_t n,
+                          size_t max_line, int crlf) {
+  fm_lines_init(r, 1, max_line, crlf, NULL, NULL);
+  r->buf = (char *)s; /* cap == 0 marks it borrowed: never written */
+  r->end = n;
+  r->eof = 1;
+}
+
+void fm_lines_free(fm_linereader *r) {
+  if (r->cap > 0) fm_free(r->buf);
+  r->buf = NULL;
+  r->cap = r->beg = r->end = r->scan = 0;
+}
+
+/* Make room for at least half a block after the pending bytes: move them
+   to the front, then grow (a long line) or shrink (after one). */
+static int make_room(fm_linereader *r) {
+  size_t pend = r->end - r->beg;
+  size_t want = r->block / 2 + 1;
+  if (r->beg > 0) {
+    if (pend > 0) memmove(r->buf, r->buf + r->beg, pend);
+    r->scan -= r->beg;
+    r->beg = 0;
+    r->end = pend;
+  }
+  if (r->cap / 4 > r->block && pend < r->block / 2) { /* a long line passed */
+    char *nb = (char *)fm_realloc(r->buf, r->block);
+    if (nb != NULL) {
+      r->buf = nb;
+      r->cap = r->block;
+    }
+  }
+  if (r->cap - r->end < want) {
+    size_t ncap = r->cap == 0 ? r->block : r->cap;
+    char *nb;
+    while (ncap - r->end < want) {
+      if (ncap > ((size_t)-1) / 2) return FM_ENOMEM;
+      ncap *= 2;
+    }
+    nb = (char *)fm_realloc(r->buf, ncap);
+    if (nb == NULL) return FM_ENOMEM;
+    r->buf = nb;
+    r->cap = ncap;
+  }
+  return 0;
+}
+
+/* Hand out the line buf[beg, at) whose terminator ends at 'next'. */
+static int give(fm_linereader *r, fm_line *ln, size_t at, size_t next,
+                int nl) {
+  ln->s = r->buf + r->beg;
+  ln->len = at - r->beg;
+  ln->full = next - r->beg;
+  if (nl && r->crlf && ln->len > 0 && ln->s[ln->len - 1] == '\r') ln->len--;
+  r->beg = r->scan = next;
+  r->lineno++;
+  if (ln->len > r->max_line) return r->status = FM_LINES_ETOOLONG;
+  return 1;
+}
+
+int fm_lines_next(fm_linereader *r, fm_line *ln) {
+  for (;;) {
+    size_t pend;
+    const char *nl;
+    int rc;
+    if (r->status < 0) return r->status;
+    nl = r->end > r->scan
+             ? (const char *)memchr(r->buf + r->scan, '\n', r->end - r->scan)
+             : NULL;
+    if (nl != NULL) {
+      size_t at = (size_t)(nl - r->buf);
+      return give(r, ln, at, at + 1, 1);
+    }
+    r->scan = r->end;
+    pend = r->end - r->beg;
+    /* No newline yet: stop a line over max_line before buffering more of
+       it (with crlf, one more byte may be the '\r' of its terminator). */
+    if (pend > r->max_line && pend - r->max_line > (size_t)r->crlf) {
+      r->lineno++;
+      return r->status = FM_LINES_ETOOLONG;
+    }
+    if (r->eof) {
+      if (pend == 0) return 0;
+      return give(r, ln, r->end, r->end, 0); /* last line, no newline */
+    }
+    rc = make_room(r);
+    if (rc < 0) return r->status = rc;
+    {
+      ptrdiff_t got = r->read(r->ud, r->buf + r->end, r->cap - r->end);
+      if (got < 0) {
+        r->err = errno;
+        return r->status = FM_LINES_EREAD;
+      }
+      if (got == 0)
+        r->eof = 1;
+      else
+        r->end += (size_t)got;
+    }
+  }
+}
+
+/* =====================================================================
+** Binding
+** =================================================================== */
+
+#define LINES_MT "fastmatch.lines"
+#define DEFAULT_BLOCK ((size_t)64 * 1024)
+
+/* uservalues of a line iterator */
+#define UV_SRC 1    /* path string, Lua file, or the string of lines_of */
+#define UV_FILTER 2 /* the filter (matcher or function) */
+
+typedef struct LinesIter {
+  fm_linereader r;
+  int fd;          /* fd opened from a path (owned), or -1 */
+  FILE *f;         /* stdin, or NULL */
+  luaL_Stream *ls; /* the Lua file read from, or NULL */
+  int pipe;        /* f/ls is no regular file: read what is there, now */
+  int fileclosed;  /* a read met the Lua file closed */
+  fm_matcher *m;   /* C filter */
+  int ffilter;     /* Lua function filter in UV_FILTER */
+  int keepnl, lineno;
+  int closed;
+} LinesIter;
+
+/* ---- read callbacks */
+
+static ptrdiff_t read_fd(int fd, char *dst, size_t n) {
+  ssize_t got;
+  do
+    got = read(fd, dst, n);
+  while (got < 0 && errno == EINTR);
+  return got;
+}
+
+static ptrdiff_t read_owned(void *ud, char *dst, size_t n) {
+  return read_fd(((LinesIter *)ud)->fd, dst, n);
+}
+
+/* What stdio holds of f already (glibc: the get area, as gnulib's
+   freadahead reads it); SIZE_MAX when unknown. */
+static size_t stdio_ahead(FILE *f) {
+#ifdef __GLIBC__
+  if (f->_flags & 0x100) return 1; /* _IO_IN_BACKUP: ungetc'd bytes */
+  return (size_t)(f->_IO_read_end - f->_IO_read_ptr);
+#else
+  (void)f;
+  return (size_t)-1;
+#endif
+}
+
+/* A stdio stream: fread, so that what stdio buffered before is read
+   first.  On a pipe or terminal fread would wait for a whole block, so
+   there (glibc) we take stdio's bytes, then read(2) what has arrived:
+   lines reach Lua as they come (tail -f | lua ...). */
+static ptrdiff_t read_stdio(void *ud, char *dst, size_t n) {
+  LinesIter *it = (LinesIter *)ud;
+  FILE *f = it->f;
+  size_t got;
+  if (it->ls != NULL) {
+    if (it->ls->closef == NULL) { /* closed under us */
+      it->fileclosed = 1;
+      errno = EBADF;
+      return -1;
+    }
+    f = it->ls->f;
+  }
+  if (it->pipe) {
+    size_t ahead = stdio_ahead(f);
+    if (ahead == 0) return read_fd(fileno(f), dst, n);
+    if (ahead < n) n = ahead;
+  }
+  clearerr(f); /* as liolib's g_read: an old EOF must not stop us */
+  got = fread(dst, 1, n, f);
+  if (got == 0 && ferror(f)) {
+    if (errno == 0) errno = EIO;
+    return -1;
+  }
+  return (ptrdiff_t)got;
+}
+
+/* ---- the iterator object */
+
+static LinesIter *checklines(lua_State *L, int idx) {
+  return (LinesIter *)luaL_checkudata(L, idx, LINES_MT);
+}
+
+/* Release everything.  'giveback': put unread bytes back into a Lua file
+   or stdin (seek back; regular files only), so that after a break the
+   file stands right after the last line, as with io.lines.  Not from
+   __gc: by then the program may have moved the file itself. */
+static void lines_release(LinesIter *it, int giveback) {
+  if (it->closed) return;
+  it->closed = 1;
+  if (giveback && !it->pipe && it->r.cap > 0 && it->r.end > it->r.beg) {
+    FILE *f = it->f;
+    if (it->ls != NULL) f = it->ls->closef != NULL ? it->ls->f : NULL;
+    if (f != NULL) fseeko(f, -(off_t)(it->r.end - it->r.beg), SEEK_CUR);
+  }
+  fm_lines_free(&it->r);
+  if (it->fd >= 0) close(it->fd);
+  it->fd = -1;
+}
+
+static int lines_gc(lua_State *L) {
+  lines_release(checklines(L, 1), 0);
+  return 0;
+}
+
+/* __close and it:close(): also gives unread bytes back to a Lua file. */
+static int lines_close(lua_State *L) {
+  lines_release(checklines(L, 1), 1);
+  return 0;
+}
+
+static int lines_tostring(lua_State *L) {
+  LinesIter *it = checklines(L, 1);
+  if (it->closed)
+    lua_pushliteral(L, "fastmatch.lines (closed)");
+  else
+    lua_pushfstring(L, "fastmatch.lines (%p)", (void *)it);
+  return 1;
+}
+
+/* Push the message for a failed fm_lines_next, naming the source (the
+   object is at index obj). */
+static void lines_pusherror(lua_State *L, LinesIter *it, int obj, int rc) {
+  if (rc == FM_LINES_ETOOLONG)
+    lua_pushfstring(L,
+                    "fastmatch: line %I longer than max_line (%I bytes; "
+                    "raise opts.max_line)",
+                    (lua_Integer)it->r.lineno, (lua_Integer)it->r.max_line);
+  else if (rc == FM_LINES_EREAD && it->fileclosed)
+    lua_pushliteral(L, "fastmatch: attempt to use a closed file");
+  else if (rc == FM_LINES_EREAD && it->fd >= 0) {
+    lua_getiuservalue(L, obj, UV_SRC);
+    lua_pushfstring(L, "fastmatch: cannot read '%s': %s", lua_tostring(L, -1),
+                    strerror(it->r.err));
+  } else if (rc == FM_LINES_EREAD)
+    lua_pushfstring(L, "fastmatch: cannot read %s: %s",
+                    it->f != NULL ? "stdin" : "file", strerror(it->r.err));
+  else
+    lua_pushliteral(L, "fastmatch: not enough memory");
+}
+
+/* Is the line kept?  Pushes nothing for a C matcher; for a Lua function
+   it leaves the line string on the stack when kept (pushed before the call:
+   the call may move the buffer under ln). */
+static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
+  if (it->m != NULL) {
+    int t = it->m->test(it->m, ln->s, ln->len);
+    if (t < 0) fm_matcher_error(L, t);
+    return t;
+  }
+  if (it->keepnl) lua_pushlstring(L, ln->s, ln->full);
+  lua_getiuservalue(L, iter, UV_FILTER);
+  lua_pushlstring(L, ln->s, ln->len);
+  if (!it->keepnl) lua_pushvalue(L, -1); /* the result if kept */
+  if (!it->keepnl) lua_insert(L, -3);
+  lua_pushinteger(L, (lua_Integer)it->r.lineno);
+  lua_call(L, 2, 1);
+  if (it->closed) luaL_error(L, "fastmatch: line iterator is closed");
+  if (lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    return 2; /* kept, string on the stack */
+  }
+  lua_pop(L, 2);
+  return 0;
+}
+
+/* The generic-for iterator: upvalue 1 is the LinesIter. */
+static int lines_iter(lua_State *L) {
+  LinesIter *it = (LinesIter *)lua_touserdata(L, lua_upvalueindex(1));
+  fm_line ln;
+  int rc;
+  if (it->closed) return luaL_error(L, "fastmatch: line iterator is closed");
+  while ((rc = fm_lines_next(&it->r, &ln)) > 0) {
+    int keep = 1;
+    if (it->m != NULL || it->ffilter) {
+      keep = lines_keep(L, it, lua_upvalueindex(1), &ln);
+      if (keep == 0) continue;
+    }
+    if (keep != 2) lua_pushlstring(L, ln.s, it->keepnl ? ln.full : ln.len);
+    if (!it->lineno) return 1;
+    lua_pushinteger(L, (lua_Integer)it->r.lineno);
+    return 2;
+  }
+  if (rc == 0) { /* end of input: close now, as io.lines does */
+    lines_release(it, 0);
+    return 0;
+  }
+  lines_pusherror(L, it, lua_upvalueindex(1), rc);
+  return lua_error(L);
+}
+
+/* Read opts (a table at index 'arg', or nil) into it. */
+static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
+                       size_t *max_line, int *crlf, int forcount) {
+  *block = DEFAULT_BLOCK;
+  *max_line = FM_LINES_NOLIMIT;
+  *crlf = 0;
+  if (lua_isnoneornil(L, arg)) return;
+  if (forcount && lua_type(L, arg) != LUA_TTABLE) { /* count_lines(src, m) */
+    lua_pushvalue(L, arg);
+  } else {
+    luaL_checktype(L, arg, LUA_TTABLE);
+    if (lua_getfield(L, arg, "buffer") != LUA_TNIL) {
+      int isint;
+      lua_Integer b = lua_tointegerx(L, -1, &isint);
+      if (!isint || b < 1)
+        luaL_argerror(L, arg, "opts.buffer must be a positive integer");
+      *block = (size_t)b;
+    }
+    if (lua_getfield(L, arg, "max_line") != LUA_TNIL) {
+      int isint;
+      lua_Integer b = lua_tointegerx(L, -1, &isint);
+      if (!isint || b < 0)
+        luaL_argerror(L, arg, "opts.max_line must be a non-negative integer");
+      *max_line = (size_t)b;
+    }
+    lua_getfield(L, arg, "crlf");
+    *crlf = lua_toboolean(L, -1);
+    lua_getfield(L, arg, "keep_newline");
+    it->keepnl = lua_toboolean(L, -1);
+    lua_getfield(L, arg, "lineno");
+    it->lineno = lua_toboolean(L, -1);
+    lua_pop(L, 5);
+    lua_getfield(L, arg, "filter");
+  }
+  /* the filter is on the stack top */
+  if (!lua_isnil(L, -1)) {
+    it->m = fm_tomatcher(L, -1);
+    if (it->m == NULL) {
+      if (!lua_isfunction(L, -1))
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "filter must be a matcher or a "
+                                         "function, got %s",
+                                      luaL_typename(L, -1)));
+      it->ffilter = 1;
+    }
+    lua_setiuservalue(L, -2, UV_FILTER);
+  } else
+    lua_pop(L, 1);
+}
+
+/* New iterator object on the stack top over src at index 1 (path, "-",
+   Lua file; or a string when ofstring).  Raises when a path cannot be
+   opened. */
+static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
+                            int forcount) {
+  LinesIter *it;
+  size_t block, max_line;
+  int crlf;
+  luaL_Stream *ls = NULL;
+  lua_settop(L, optarg); /* the object goes above the arguments */
+  if (ofstring)
+    luaL_checktype(L, 1, LUA_TSTRING);
+  else if (lua_type(L, 1) != LUA_TSTRING) {
+    ls = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+    if (ls == NULL) luaL_typeerror(L, 1, "path, \"-\" or file");
+    if (ls->closef == NULL) luaL_error(L, "attempt to use a closed file");
+  }
+  it = (LinesIter *)lua_newuserdatauv(L, sizeof(LinesIter), 2);
+  memset(it, 0, sizeof *it);
+  it->fd = -1;
+  it->closed = 1; /* until it holds something */
+  luaL_setmetatable(L, LINES_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, UV_SRC); /* keeps the file / string alive */
+  lines_opts(L, optarg, it, &block, &max_line, &crlf, forcount);
+  if (ofstring) {
+    size_t n;
+    const char *s = lua_tolstring(L, 1, &n);
+    fm_lines_init_string(&it->r, s, n, max_line, crlf);
+  } else {
+    size_t n;
+    const char *path = lua_tolstring(L, 1, &n);
+    fm_readfn rd = read_stdio;
+    if (ls != NULL)
+      it->ls = ls;
+    else if (n == 1 && path[0] == '-')
+      it->f = stdin;
+    else {
+      if (memchr(path, '\0', n) != NULL)
+        luaL_argerror(L, 1, "path contains a NUL byte");
+      it->fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (it->fd < 0)
+        luaL_error(L, "fastmatch: cannot open '%s': %s", path,
+                   strerror(errno));
+      rd = read_owned;
+    }
+    if (it->fd < 0) {
+      struct stat st;
+      FILE *f = ls != NULL ? ls->f : it->f;
+      it->pipe = !(fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode));
+    }
+    fm_lines_init(&it->r, block, max_line, crlf, rd, it);
+  }
+  it->closed = 0;
+  return it;
+}
+
+/* fm.lines(src [, opts]) -> iter, nil, nil, closer  (as io.lines) */
+static int l_lines(lua_State *L) {
+  lines_new(L, 2, 0, 0);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, lines_iter, 1);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_rotate(L, -4, -1); /* iter, nil, nil, object */
+  return 4;
+}
+
+/* fm.lines_of(str [, opts]): the same over a Lua string, which is kept
+   alive by the iterator and never copied as a whole. */
+static int l_lines_of(lua_State *L) {
+  lines_new(L, 2, 1, 0);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, lines_iter, 1);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_rotate(L, -4, -1);
+  return 4;
+}
+
+/* fm.count_lines(src [, filter | opts]) -> number of (matching) lines,
+   creating no Lua string for a C matcher or no filter. */
+static int l_count_lines(lua_State *L) {
+  LinesIter *it = lines_new(L, 2, 0, 1);
+  int obj = lua_gettop(L);
+  lua_Integer count = 0;
+  fm_line ln;
+  int rc;
+  while ((rc = fm_lines_next(&it->r, &ln)) > 0) {
+    if (it->m != NULL) {
+      int t = it->m->test(it->m, ln.s, ln.len);
+      if (t < 0) {
+        lines_release(it, 0);
+        return fm_matcher_error(L, t);
+      }
+      count += t;
+    } else if (it->ffilter) {
+      lua_getiuservalue(L, obj, UV_FILTER);
+      lua_pushlstring(L, ln.s, ln.len);
+      lua_pushinteger(L, (lua_Integer)it->r.lineno);
+      lua_call(L, 2, 1);
+      if (it->closed)
+        return luaL_error(L, "fastmatch: line iterator is closed");
+      count += lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    } else
+      count++;
+  }
+  if (rc < 0) {
+    lines_pusherror(L, it, obj, rc);
+    lines_release(it, 0);
+    return lua_error(L);
+  }
+  lines_release(it, 0);
+  lua_pushinteger(L, count);
+  return 1;
+}
+
+static const luaL_Reg lines_methods[] = {{"close", lines_close},
+                                         {NULL, NULL}};
+static const luaL_Reg lines_meta[] = {{"__gc", lines_gc},
+                                      {"__close", lines_close},
+                                      {"__tostring", lines_tostring},
+                                      {NULL, NULL}};
+static const luaL_Reg lines_funcs[] = {{"lines", l_lines},
+                                       {"lines_of", l_lines_of},
+                                       {"count_lines", l_count_lines},
+                                       {NULL, NULL}};
+
+void fm_open_lines(lua_State *L) {
+  fm_newclass(L, LINES_MT, lines_methods, lines_meta, 0);
+  lua_pop(L, 1);
+  fm_setfuncs(L, lines_funcs);
+}
