@@ -81,7 +81,7 @@ return B.experiment({
     v.dir = B.root .. "/build/" .. v.name
     v.t = {}
   end
-  local n = B.size(2000000, 200000)
+  local n = B.size(6000000, 200000)
   local runs = B.quick and 1 or 5
   local kind
   for _ = 1, runs do
