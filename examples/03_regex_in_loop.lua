@@ -68,7 +68,7 @@ return B.experiment({
     before = { value = before.ns_op / 1000, unit = "us/line", what = before.name },
     after = { value = after.ns_op / 1000, unit = "us/line", what = after.name },
     ratio = before.ns_op / after.ns_op,
-    why = ("compiling costs %.1f us per line; matching once compiled %.0f ns%s"):format(
+    why = ("compiling in the loop: %.1f us a line; compiled once: %.0f ns a line%s"):format(
       before.ns_op / 1000, after.ns_op, re.info and re:info().jit and " (JIT)" or ""),
     details = details,
   }
