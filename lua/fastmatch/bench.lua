@@ -596,7 +596,7 @@ function B.svg(results, versions)
   if d1 <= d0 then d1 = d0 + 1 end
   local left, top, rowh, barh, width = 330, 50, 34, 12, 560
   local h = top + #results * rowh + 60
-  local W = left + width + 130
+  local W = left + width + 230
   local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
   local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
                    ["not applicable here"] = "#9e9e9e" }
