@@ -92,5 +92,7 @@ LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
   fm_open_alloc(L);
   fm_open_lines(L);
   fm_open_writer(L);
+  fm_open_regex(L);
+  fm_open_wildcard(L);
   return 1;
 }

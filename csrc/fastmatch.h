@@ -136,6 +136,91 @@ int fm_wbuf_flush(fm_wbuf *b);
 void fm_wbuf_free(fm_wbuf *b);
 
 /* ---------------------------------------------------------------------
+** Regex kernels (regex.c): plain C, fuzzable without Lua.
+** ------------------------------------------------------------------- */
+/* Offset of the first byte of s[0..n) that does not start a valid UTF-8
+   sequence, or n when all of it is valid. */
+size_t fm_utf8_check(const char *s, size_t n);
+
+/* gsub replacement templates.  FM_TPL_LUA: %0-%9, %{name}, %{12}, %%; any
+   other use of '%' is an error.  FM_TPL_REX (lrexlib): %0-%9, '%' before
+   any other character stands for that character, a final '%' is dropped. */
+enum { FM_TPL_LUA = 0, FM_TPL_REX = 1 };
+enum { FM_TPL_TEXT, FM_TPL_GROUP, FM_TPL_NAME };
+typedef struct fm_tpl_item {
+  int kind;    /* FM_TPL_TEXT: t[a..a+b); GROUP: group a; NAME: t[a..a+b) */
+  size_t a, b;
+} fm_tpl_item;
+/* Parse t[0..n) into out[0..cap).  Returns the item count (if it exceeds
+   cap, call again with that much room), or (size_t)-1 on a syntax error
+   with *errpos = offset of the offending '%'. */
+size_t fm_tpl_parse(const char *t, size_t n, int mode, fm_tpl_item *out,
+                    size_t cap, size_t *errpos);
+
+/* ---------------------------------------------------------------------
+** Substring search kernels (search.c).  Byte offsets; FM_NOTFOUND when
+** absent; an empty needle is found at offset 0.  "Caseless" means ASCII
+** folding: A-Z match a-z, every other byte (NUL and bytes >= 0x80
+** included) matches only itself.  No copy of the haystack is ever made.
+** ------------------------------------------------------------------- */
+#define FM_NOTFOUND ((size_t)-1)
+
+/* A-Z -> a-z, every other byte unchanged. */
+extern const unsigned char fm_lower[256];
+
+/* Offset of the first occurrence of needle[0..nn) in hay[0..hn), bytes
+   compared exactly (memchr for one byte, else libc memmem). */
+size_t fm_search(const char *hay, size_t hn, const char *needle, size_t nn);
+
+/* The same, ASCII-caseless: SIMD (AVX2 chosen at run time, else SSE2) with a
+   scalar fallback; needles without letters go to fm_search.  The caseless-
+   literal fast path of a regex can call this directly. */
+size_t fm_isearch(const char *hay, size_t hn, const char *needle, size_t nn);
+
+/* 1 if a[0..n) and b[0..n) are equal under ASCII folding, else 0. */
+int fm_iequal(const char *a, const char *b, size_t n);
+
+/* The caseless implementation in use ("avx2", "sse2" or "scalar");
+   fm_search_use(name) switches to another (for specs and benchmarks) and
+   returns 0 when this CPU or build lacks it; fm_search_impls(k) names the
+   k-th implementation ("" if this CPU lacks it, NULL past the last). */
+const char *fm_search_impl(void);
+int fm_search_use(const char *name);
+const char *fm_search_impls(size_t k);
+
+/* ---------------------------------------------------------------------
+** Sigma wildcards (wildcard.c).  A pattern compiles to a plan whose test()
+** matches a whole subject; see the README for the semantics.
+** ------------------------------------------------------------------- */
+typedef struct fm_wcplan fm_wcplan;
+enum { FM_WC_CASED = 1 };
+/* Compile pattern[0..n) (flags: FM_WC_CASED); NULL when out of memory. */
+fm_wcplan *fm_wc_compile(const char *pattern, size_t n, int flags);
+/* 1 if the plan matches all of s[0..n), else 0. */
+int fm_wc_match(const fm_wcplan *p, const char *s, size_t n);
+/* The strategy: "exact", "prefix", "suffix", "contains", "prefix_suffix"
+   or "glob". */
+const char *fm_wc_kind(const fm_wcplan *p);
+void fm_wc_free(fm_wcplan *p);
+
+/* A set of plans: which of them match s, in one pass over s for the
+   literal parts.  fm_wcset_new takes ownership of the plans and of the
+   fm_malloc'd array holding them (also when it fails: NULL when out of
+   memory).  Not reentrant: a run keeps its
+   scratch state in the set. */
+typedef struct fm_wcset fm_wcset;
+fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n);
+/* FM_SET_ANY: 1 if any plan matches, else 0.  FM_SET_FIRST: the 1-based
+   index of the lowest matching plan, 0 if none.  FM_SET_ALL: the number of
+   matching plans; fm_wcset_matches() then holds their 0-based indexes in
+   ascending order, valid until the next run. */
+enum { FM_SET_ANY, FM_SET_FIRST, FM_SET_ALL };
+size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode);
+const size_t *fm_wcset_matches(const fm_wcset *set);
+size_t fm_wcset_size(const fm_wcset *set);
+void fm_wcset_free(fm_wcset *set);
+
+/* ---------------------------------------------------------------------
 ** Binding helpers (core.c).  Only binding code may use these.
 ** ------------------------------------------------------------------- */
 #ifdef LUA_VERSION_NUM
@@ -157,6 +242,8 @@ size_t fm_optsize(lua_State *L, int arg, size_t def);
 void fm_open_alloc(lua_State *L);
 void fm_open_lines(lua_State *L);
 void fm_open_writer(lua_State *L);
+void fm_open_regex(lua_State *L);
+void fm_open_wildcard(lua_State *L);
 #endif
 
 #endif

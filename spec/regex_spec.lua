@@ -1,0 +1,554 @@
+-- fastmatch's regex API: compiled PCRE2 objects (JIT by default), their
+-- methods, the module-level functions with their transparent LRU cache,
+-- errors and limits.  Positions are 1-based like Lua's string library.
+local fm = require "fastmatch"
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+describe("fm.compile", function()
+  it("returns a regex object whose pattern and options read back", function()
+    local re = fm.compile("(\\d+)-(\\d+)", "i")
+    assert.equal("(\\d+)-(\\d+)", re.pattern)
+    assert.equal("i", re.options)
+    assert.equal("", fm.compile("x").options)
+  end)
+
+  it("is JIT-compiled where PCRE2 has a JIT", function()
+    assert.is_boolean(fm.compile("a+b"):info().jit)
+    assert.is_true(fm.compile("a+b"):info().jit)
+  end)
+
+  it("has a JIT stack big enough for deep patterns (PCRE2's default 32 KiB is not)", function()
+    local s = ("ab"):rep(20000)
+    assert.same({ 1, 40000, "b", n = 3 }, pack(fm.find(s, "^(a|b)*$")))
+  end)
+
+  it("accepts each option letter imsxuUaD", function()
+    assert.is_true(fm.compile("abc", "i"):test("xABCx"))
+    assert.is_false(fm.compile("abc"):test("xABCx"))
+    assert.is_true(fm.compile("^b$", "m"):test("a\nb\nc"))
+    assert.is_false(fm.compile("^b$"):test("a\nb\nc"))
+    assert.is_true(fm.compile("a.b", "s"):test("a\nb"))
+    assert.is_false(fm.compile("a.b"):test("a\nb"))
+    assert.is_true(fm.compile("a b # comment", "x"):test("ab"))
+    assert.equal("é", fm.compile(".", "u"):match("é"))
+    assert.equal("\xc3", fm.compile("."):match("é"))
+    assert.equal("a", fm.compile("a+", "U"):match("aaa"))
+    assert.is_nil(fm.compile("b", "a"):find("ab"))
+    assert.equal(2, (fm.compile("b", "a"):find("ab", 2)))
+    assert.same({ false, "y", n = 2 }, pack(fm.compile("(?<n>x)|(?<n>y)", "D"):match("y")))
+    assert.has_error(function() fm.compile("(?<n>x)|(?<n>y)") end)
+  end)
+
+  it("raises on an unknown option letter, naming it", function()
+    local ok, err = pcall(fm.compile, "a", "iz")
+    assert.is_false(ok)
+    assert.matches("bad argument #2", err, 1, true)
+    assert.matches("'z'", err, 1, true)
+  end)
+
+  it("raises on a bad pattern with offset, PCRE2's message and the pattern", function()
+    local ok, err = pcall(fm.compile, "ab(c")
+    assert.is_false(ok)
+    assert.equal("fastmatch: bad pattern at offset 4: missing closing parenthesis: ab(c", err:match("fastmatch:.*"))
+  end)
+
+  it("cuts a long bad pattern to 60 bytes in the message", function()
+    local p = ("x"):rep(100) .. "("
+    local ok, err = pcall(fm.compile, p)
+    assert.is_false(ok)
+    assert.matches(": " .. ("x"):rep(60) .. "%.%.%.$", err)
+  end)
+
+  it("raises on invalid UTF-8 in a pattern compiled with u, naming the offset", function()
+    local ok, err = pcall(fm.compile, "ab\xffc", "u")
+    assert.is_false(ok)
+    assert.matches("fastmatch: bad pattern at offset 2: ", err, 1, true)
+  end)
+
+  it("accepts any bytes without u", function()
+    assert.is_true(fm.compile("ab\xffc"):test("xxab\xffc"))
+  end)
+end)
+
+describe("re:test", function()
+  it("returns true or false", function()
+    local re = fm.compile("b+")
+    assert.is_true(re:test("abbc"))
+    assert.is_false(re:test("ac"))
+  end)
+  it("honours init", function()
+    local re = fm.compile("a")
+    assert.is_false(re:test("ab", 2))
+    assert.is_true(re:test("ab", -2))
+  end)
+end)
+
+describe("re:find", function()
+  local re = fm.compile("(\\d+)-(\\d+)")
+  it("returns start, end and the captures", function()
+    assert.same({ 3, 7, "12", "34", n = 4 }, pack(re:find("x 12-34 y")))
+  end)
+  it("returns start and end only for a pattern without groups", function()
+    assert.same({ 2, 3, n = 2 }, pack(fm.compile("bc"):find("abcd")))
+  end)
+  it("returns nil when there is no match", function()
+    assert.same({ n = 1 }, pack(re:find("nothing")))
+  end)
+  it("raises when called on something that is not a fastmatch regex", function()
+    assert.has_error(function() re.find("x", "x") end)
+    assert.has_error(function() re.find({}, "x") end)
+    assert.has_error(function() re.find(io.stdout, "x") end)
+    assert.has_error(function() re.find(require("fastmatch.rex").new("x"), "x") end)
+  end)
+  it("starts at a positive init", function()
+    assert.same({ 4, 4, n = 2 }, pack(fm.compile("a"):find("abcab", 2)))
+  end)
+  it("counts a negative init from the end, as string.find", function()
+    assert.same({ 5, 5, n = 2 }, pack(fm.compile("b"):find("abcab", -1)))
+    assert.same({ 2, 2, n = 2 }, pack(fm.compile("b"):find("abcab", -100)))
+  end)
+  it("treats init 0 as 1", function()
+    assert.equal(1, (fm.compile("a"):find("abc", 0)))
+  end)
+  it("finds an empty match at len+1 and nothing past it", function()
+    assert.same({ 4, 3, n = 2 }, pack(fm.compile(""):find("abc", 4)))
+    assert.is_nil(fm.compile(""):find("abc", 5))
+    assert.is_nil(fm.compile("x*"):find("abc", 10))
+  end)
+  it("returns false for a group that did not take part", function()
+    assert.same({ 1, 1, false, "b", n = 4 }, pack(fm.compile("(a)?(b)"):find("b")))
+  end)
+  it("agrees with string.find on simple literal patterns", function()
+    local s = "the quick brown fox jumps over the lazy dog"
+    for _, p in ipairs { "the", "fox", "dog", "o", "z", " ", "lazy dog" } do
+      for init = -5, 45, 5 do
+        assert.same(pack(string.find(s, p, init, true)), pack(fm.compile(p):find(s, init)))
+      end
+    end
+  end)
+end)
+
+describe("re:match", function()
+  it("returns the captures", function()
+    assert.same({ "k", "v", n = 2 }, pack(fm.compile("(\\w)=(\\w)"):match("k=v")))
+  end)
+  it("returns the whole match when the pattern has no groups", function()
+    assert.same({ "123", n = 1 }, pack(fm.compile("\\d+"):match("ab123cd")))
+  end)
+  it("returns nil when there is no match", function()
+    assert.is_nil(fm.compile("\\d"):match("abc"))
+  end)
+  it("honours init", function()
+    assert.equal("c", fm.compile("[a-z]"):match("abc", 3))
+  end)
+end)
+
+describe("re:exec", function()
+  it("returns start, end and a table of numbered and named captures", function()
+    local s, e, t = fm.compile("(?<key>\\w+)=(?<val>\\w+)?(x)?"):exec("a k=v;")
+    assert.equal(3, s)
+    assert.equal(5, e)
+    assert.same({ "k", "v", false, key = "k", val = "v" }, t)
+  end)
+  it("marks an unset named group false", function()
+    local _, _, t = fm.compile("(?<a>x)|(?<b>y)"):exec("y")
+    assert.same({ false, "y", a = false, b = "y" }, t)
+  end)
+  it("with D, gives a duplicate name the group that matched", function()
+    local re = fm.compile("(?<n>a)|(?<n>b)", "D")
+    local _, _, t = re:exec("b")
+    assert.equal("b", t.n)
+    _, _, t = re:exec("a")
+    assert.equal("a", t.n)
+  end)
+  it("returns nil when there is no match", function()
+    assert.is_nil(fm.compile("x"):exec("abc"))
+  end)
+end)
+
+describe("re:gmatch", function()
+  local function all(re, s, init)
+    local out = {}
+    for a, b in re:gmatch(s, init) do out[#out + 1] = b and (a .. "|" .. tostring(b)) or a end
+    return out
+  end
+  it("iterates over whole matches", function()
+    assert.same({ "one", "two", "three" }, all(fm.compile("\\w+"), "one two  three"))
+    local out = {}
+    for w in fm.compile("\\d"):gmatch("a1b2") do out[#out + 1] = w end -- no init argument
+    assert.same({ "1", "2" }, out)
+  end)
+  it("iterates over captures", function()
+    assert.same({ "a|1", "b|2" }, all(fm.compile("(\\w)=(\\d)"), "a=1, b=2"))
+  end)
+  it("follows Lua 5.4's empty-match rule", function()
+    local function lua(s, p)
+      local out = {}
+      for m in s:gmatch(p) do out[#out + 1] = m end
+      return out
+    end
+    assert.same(lua("baaac", "a*"), all(fm.compile("a*"), "baaac"))
+    assert.same(lua("abc", "x*"), all(fm.compile("x*"), "abc"))
+    assert.same(lua("", "x*"), all(fm.compile("x*"), ""))
+    assert.same(lua("a,b,,c", "[^,]*"), all(fm.compile("[^,]*"), "a,b,,c"))
+  end)
+  it("starts at init", function()
+    assert.same({ "c", "d" }, all(fm.compile("\\w"), "abcd", 3))
+    assert.same({ "d" }, all(fm.compile("\\w"), "abcd", -1))
+    assert.same({}, all(fm.compile("\\w*"), "abcd", 6))
+  end)
+  it("steps over whole UTF-8 characters after an empty match with u", function()
+    assert.same({ "", "", "" }, all(fm.compile("x*", "u"), "éa"))
+  end)
+end)
+
+describe("re:gsub", function()
+  it("expands %0-%9 and %% in a string replacement", function()
+    assert.same({ "<k:v> 100%", 1, 1, n = 3 },
+      pack(fm.compile("(\\w)=(\\w)"):gsub("k=v 100%", "<%1:%2>", nil)))
+    assert.same({ "[ab][cd]", 2, 2, n = 3 }, pack(fm.compile("\\w\\w"):gsub("abcd", "[%0]")))
+    assert.equal("a%b", (fm.compile("-"):gsub("a-b", "%%")))
+  end)
+  it("expands %{name} and %{N}", function()
+    assert.equal("v=k", (fm.compile("(?<k>\\w)=(?<v>\\w)"):gsub("k=v", "%{v}=%{k}")))
+    assert.equal("b", (fm.compile("(a)(b)"):gsub("ab", "%{2}")))
+  end)
+  it("treats %1 as the whole match when the pattern has no groups", function()
+    assert.equal("<ab>", (fm.compile("ab"):gsub("ab", "<%1>")))
+  end)
+  it("expands an unset group to nothing", function()
+    assert.equal("[]", (fm.compile("(x)?y"):gsub("y", "[%1]")))
+  end)
+  it("raises on a bad template", function()
+    assert.has_error(function() fm.compile("a"):gsub("a", "%z") end)
+    assert.has_error(function() fm.compile("a"):gsub("a", "50%") end)
+    assert.has_error(function() fm.compile("(a)"):gsub("a", "%2") end)
+    assert.has_error(function() fm.compile("(a)"):gsub("a", "%{nope}") end)
+  end)
+  it("looks the first capture up in a table replacement", function()
+    assert.same({ "X-b-X", 3, 2, n = 3 }, pack(fm.compile("\\w"):gsub("a-b-a", { a = "X" })))
+  end)
+  it("calls a function replacement with the captures", function()
+    assert.equal("3x4", (fm.compile("(\\d)\\+(\\d)"):gsub("1+2x2+2", function(a, b)
+      return tostring(a + b)
+    end)))
+  end)
+  it("keeps the match when a table or function gives false or nil", function()
+    assert.same({ "abc", 3, 0, n = 3 }, pack(fm.compile("\\w"):gsub("abc", function() return nil end)))
+    assert.same({ "abc", 3, 0, n = 3 }, pack(fm.compile("\\w"):gsub("abc", { a = false })))
+  end)
+  it("raises on a replacement value that is not a string", function()
+    assert.has_error(function() fm.compile("a"):gsub("a", function() return {} end) end)
+  end)
+  it("stops after n matches", function()
+    assert.same({ "XXa", 2, 2, n = 3 }, pack(fm.compile("a"):gsub("aaa", "X", 2)))
+    assert.same({ "aaa", 0, 0, n = 3 }, pack(fm.compile("a"):gsub("aaa", "X", 0)))
+    assert.same({ "aaa", 0, 0, n = 3 }, pack(fm.compile("a"):gsub("aaa", "X", -1)))
+  end)
+  it("follows Lua 5.4's rules for empty matches", function()
+    for _, c in ipairs { { "baaac", "a*" }, { "abc", "x*" }, { "", "x*" }, { "abc", "" } } do
+      local want, wn = string.gsub(c[1], c[2], "-")
+      local got, gn = fm.compile(c[2]):gsub(c[1], "-")
+      assert.equal(want, got)
+      assert.equal(wn, gn)
+    end
+  end)
+  it("may call the same regex from a replacement function", function()
+    local re = fm.compile("(\\w+)")
+    local out = re:gsub("ab cd", function(w) return re:match(w .. "!") .. "?" end)
+    assert.equal("ab? cd?", out)
+  end)
+end)
+
+describe("re:split", function()
+  local function all(re, s, max)
+    local out = {}
+    for p in re:split(s, max) do out[#out + 1] = p end
+    return out
+  end
+  it("works without a max argument", function()
+    local out = {}
+    for p in fm.compile(","):split("x,y") do out[#out + 1] = p end
+    assert.same({ "x", "y" }, out)
+  end)
+  it("yields the pieces between matches", function()
+    assert.same({ "a", "b", "", "c" }, all(fm.compile(","), "a,b,,c"))
+    assert.same({ "a", "b", "" }, all(fm.compile(","), "a,b,"))
+    assert.same({ "abc" }, all(fm.compile(","), "abc"))
+    assert.same({ "" }, all(fm.compile(","), ""))
+  end)
+  it("does not split at an empty match at the start or the end", function()
+    assert.same({ "a", "b", "c" }, all(fm.compile(""), "abc"))
+    assert.same({ "a", "b" }, all(fm.compile("\\s*"), "a b"))
+  end)
+  it("yields at most max pieces, the last holding the rest", function()
+    assert.same({ "a", "b,c" }, all(fm.compile(","), "a,b,c", 2))
+    assert.same({ "a,b,c" }, all(fm.compile(","), "a,b,c", 1))
+  end)
+end)
+
+describe("re:count", function()
+  it("counts the matches gmatch would give", function()
+    assert.equal(3, fm.compile("a"):count("banana"))
+    assert.equal(0, fm.compile("x"):count("banana"))
+    assert.equal(3, fm.compile("a*"):count("baaac"))
+  end)
+end)
+
+describe("re:info", function()
+  it("reports captures, names, jit, literal and minlength", function()
+    local i = fm.compile("(?<y>\\d{4})-(?<m>\\d\\d)-(\\d\\d)"):info()
+    assert.equal(3, i.captures)
+    assert.same({ "m", "y" }, i.names)
+    assert.equal(10, i.minlength)
+    assert.is_false(i.literal)
+  end)
+  it("marks metacharacter-free cased patterns as literal", function()
+    assert.is_true(fm.compile("GET /index.html"):info().literal == false)
+    assert.is_true(fm.compile("GET /index"):info().literal)
+    assert.is_false(fm.compile("get /index", "i"):info().literal)
+    assert.is_false(fm.compile("a+"):info().literal)
+  end)
+end)
+
+describe("the literal fast path", function()
+  it("gives the same results as PCRE2", function()
+    local s = "xx needle yy needle\0zz needle"
+    local lit = fm.compile("needle")
+    local re = fm.compile("needl(?:e)")
+    assert.is_true(lit:info().literal)
+    assert.is_false(re:info().literal)
+    for init = -35, 35 do
+      assert.same(pack(re:find(s, init)), pack(lit:find(s, init)))
+      assert.same(pack(re:find(s, init)), pack(fm.find(s, "needle", init)))
+      assert.same(pack(fm.compile(""):find(s, init)), pack(fm.find(s, "", init)))
+      assert.same(pack(string.find(s, "needle", init, true)), pack(fm.find(s, "needle", init)))
+    end
+    assert.same(pack(re:gsub(s, "N")), pack(lit:gsub(s, "N")))
+    assert.equal(re:count(s), lit:count(s))
+  end)
+  it("handles NUL bytes in pattern and subject", function()
+    local re = fm.compile("a\0b")
+    assert.is_true(re:info().literal)
+    assert.same({ 3, 5, n = 2 }, pack(re:find("xxa\0b")))
+    assert.is_nil(re:find("xxa\0c"))
+  end)
+end)
+
+describe("NUL bytes", function()
+  it("work in patterns and subjects", function()
+    assert.same({ 2, 4, "\0", n = 3 }, pack(fm.compile("a(\\x00)b"):find("za\0b")))
+    assert.equal("\0\0", fm.compile("\\x00+"):match("a\0\0b"))
+    assert.equal("a-b", (fm.gsub("a\0b", "\0", "-")))
+  end)
+end)
+
+describe("UTF-8 with u", function()
+  it("matches characters, not bytes", function()
+    assert.same({ 1, 2, n = 2 }, pack(fm.compile("^.$", "u"):find("é")))
+    assert.is_true(fm.compile("^\\w$", "u"):test("é"))
+  end)
+  it("raises on invalid UTF-8 in the subject, naming the byte offset", function()
+    local ok, err = pcall(fm.find, "ab\xffc", "b", 1, "u")
+    assert.is_false(ok)
+    assert.matches("fastmatch: invalid UTF-8 in subject at byte offset 2", err, 1, true)
+    assert.has_error(function() fm.compile("x", "u"):gmatch("\xc3") end)
+  end)
+end)
+
+describe("fm.find, fm.match, fm.test, fm.exec", function()
+  it("give the same results as the methods, with a string or an object", function()
+    local p = "(\\w+)@(\\w+)"
+    local re = fm.compile(p)
+    local s = "mail bob@example now"
+    assert.same(pack(re:find(s)), pack(fm.find(s, p)))
+    assert.same(pack(re:find(s)), pack(fm.find(s, re)))
+    assert.same(pack(re:match(s, 7)), pack(fm.match(s, p, 7)))
+    assert.same(pack(re:test(s)), pack(fm.test(s, p)))
+    assert.same(pack(re:exec(s)), pack(fm.exec(s, p)))
+  end)
+  it("take options after init", function()
+    assert.same({ 2, 2, n = 2 }, pack(fm.find("aA", "a", 2, "i")))
+    assert.is_nil(fm.find("aA", "a", 2))
+  end)
+  it("reject a subject that is not a string", function()
+    assert.has_error(function() fm.find(12, "1") end)
+    assert.has_error(function() fm.find("x", {}) end)
+  end)
+end)
+
+describe("fm.gmatch, fm.gsub, fm.split, fm.count", function()
+  it("give the same results as the methods", function()
+    local out = {}
+    for w in fm.gmatch("a1b2", "\\d") do out[#out + 1] = w end
+    assert.same({ "1", "2" }, out)
+    out = {}
+    for w in fm.gmatch("a1b2", "\\d", 3) do out[#out + 1] = w end
+    assert.same({ "2" }, out)
+    out = {}
+    for w in fm.gmatch("aAa", "a", 1, "i") do out[#out + 1] = w end
+    assert.same({ "a", "A", "a" }, out)
+    assert.same({ "x-y-z", 2, 2, n = 3 }, pack(fm.gsub("x y z", " ", "-")))
+    assert.same({ "x-y z", 1, 1, n = 3 }, pack(fm.gsub("x y z", " ", "-", 1)))
+    assert.same({ "x-y-z", 2, 2, n = 3 }, pack(fm.gsub("xAyaz", "a", "-", nil, "i")))
+    out = {}
+    for p in fm.split("a1b22c", "\\d+") do out[#out + 1] = p end
+    assert.same({ "a", "b", "c" }, out)
+    assert.equal(2, fm.count("a1b22c", "\\d+"))
+    assert.equal(2, fm.count("aA", "a", "i"))
+  end)
+end)
+
+describe("the pattern cache", function()
+  before_each(function()
+    fm.cache_size(0)
+    fm.cache_size(1024)
+  end)
+
+  it("starts with capacity 1024", function()
+    assert.equal(1024, fm.cache_stats().capacity)
+  end)
+
+  it("counts hits and misses", function()
+    local st0 = fm.cache_stats()
+    fm.find("abc", "spec-cache-b")
+    fm.find("abc", "spec-cache-b")
+    fm.test("abc", "spec-cache-b")
+    fm.find("abc", "spec-cache-b", 1, "i") -- different options: another entry
+    local st = fm.cache_stats()
+    assert.equal(st0.misses + 2, st.misses)
+    assert.equal(st0.hits + 2, st.hits)
+    assert.equal(st0.size + 2, st.size)
+  end)
+
+  it("evicts the least recently used entry when full", function()
+    fm.cache_size(2)
+    local e0 = fm.cache_stats().evictions
+    fm.test("x", "p1")
+    fm.test("x", "p2")
+    fm.test("x", "p1") -- p1 is now the most recent
+    fm.test("x", "p3") -- evicts p2
+    local st = fm.cache_stats()
+    assert.equal(2, st.size)
+    assert.equal(e0 + 1, st.evictions)
+    local h = st.hits
+    fm.test("x", "p1") -- still cached
+    assert.equal(h + 1, fm.cache_stats().hits)
+    local m = fm.cache_stats().misses
+    fm.test("x", "p2") -- was evicted
+    assert.equal(m + 1, fm.cache_stats().misses)
+  end)
+
+  it("shrinks when the capacity is lowered", function()
+    for i = 1, 10 do fm.test("x", "shrink" .. i) end
+    fm.cache_size(3)
+    assert.equal(3, fm.cache_stats().size)
+    assert.equal(3, fm.cache_size())
+  end)
+
+  it("is disabled by capacity 0 and still gives right answers", function()
+    fm.cache_size(0)
+    assert.equal(0, fm.cache_stats().size)
+    assert.equal(2, (fm.find("abc", "b")))
+    assert.equal(0, fm.cache_stats().size)
+  end)
+
+  it("keeps a pattern evicted during gmatch working", function()
+    fm.cache_size(1)
+    local out = {}
+    for w in fm.gmatch("a1 b2 c3", "(\\w)\\d") do
+      out[#out + 1] = w
+      fm.test("x", "evictor" .. #out) -- evicts the gmatch pattern
+      collectgarbage()
+      collectgarbage()
+    end
+    assert.same({ "a", "b", "c" }, out)
+    assert.is_true(fm.cache_stats().evictions >= 3)
+  end)
+
+  it("keeps a pattern evicted during gsub working", function()
+    fm.cache_size(1)
+    local out = fm.gsub("a1 b2", "(\\w)(\\d)", function(a, d)
+      fm.test("x", "evict-" .. a)
+      collectgarbage()
+      return d .. a
+    end)
+    assert.equal("1a 2b", out)
+  end)
+end)
+
+describe("fm.limits", function()
+  local saved
+  before_each(function() saved = fm.limits() end)
+  after_each(function() fm.limits(saved) end)
+
+  it("reads the limits", function()
+    local l = fm.limits()
+    assert.is_number(l.match)
+    assert.is_number(l.depth)
+    assert.is_number(l.heap)
+  end)
+
+  it("stops catastrophic backtracking with a clear error", function()
+    local s = ("a"):rep(30) .. "!"
+    local ok, err = pcall(fm.find, s, "(a+)+$")
+    assert.is_false(ok)
+    assert.matches("fastmatch: match limit exceeded", err, 1, true)
+    ok, err = pcall(function() return fm.compile("(a+)+$"):test(s) end)
+    assert.matches("fastmatch: match limit exceeded", err, 1, true)
+  end)
+
+  it("sets the match limit", function()
+    fm.limits { match = 10 }
+    assert.equal(10, fm.limits().match)
+    assert.has_error(function() fm.find(("a"):rep(20) .. "!", "(a+)+$") end,
+      nil)
+    fm.limits { match = saved.match }
+    assert.equal(saved.match, fm.limits().match)
+  end)
+
+  it("rejects a bad value", function()
+    assert.has_error(function() fm.limits { match = 0 } end)
+    assert.has_error(function() fm.limits { depth = "x" } end)
+  end)
+end)
+
+describe("large subjects", function()
+  it("work past 2 GiB (size_t offsets)", function()
+    local mem = io.open("/proc/meminfo")
+    local avail = 0
+    if mem then
+      local t = mem:read("a")
+      mem:close()
+      avail = tonumber(t:match("MemAvailable:%s*(%d+)")) or 0
+    end
+    if avail < 6 * 1024 * 1024 then -- KiB
+      print("SKIP: large subjects: less than 6 GiB of memory available")
+      return
+    end
+    local suite = os.getenv("FM_SUITE")
+    if suite and suite ~= "default" then -- allocator-independent; slow to build
+      print("SKIP: large subjects: run in the default suite only (" .. suite .. ")")
+      return
+    end
+    -- string.rep stops at 2 GiB - 1: concatenate two halves and a tail
+    local half = string.rep("a", 1 << 20):rep(1 << 10) -- 1 GiB, fast
+    local s = half .. half .. string.rep("a", 1 << 20):rep(100):sub(7) .. "needle"
+    half = nil
+    local n = #s
+    assert.is_true(n > 2 ^ 31)
+    assert.same({ n - 5, n, n = 2 }, pack(fm.find(s, "needle", -100)))
+    assert.same({ n - 5, n, n = 2 }, pack(fm.find(s, "ne+dle", n - 10)))
+    s = nil
+    collectgarbage()
+    collectgarbage()
+  end)
+end)
+
+describe("the matcher interface", function()
+  it("marks compiled regexes as matchers", function()
+    local mt = getmetatable(fm.compile("x"))
+    assert.is_true(mt.__fm_matcher)
+  end)
+end)
