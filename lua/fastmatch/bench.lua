@@ -54,7 +54,7 @@ end
 -- alike.  Prints ns/op (when n is given) and, for each later case, how many
 -- times faster the first case is (this case's median / the first's).
 -- Each result (res[i] and res[name]): name, seconds (median wall), samples,
--- n, ns_op, speedup, cpu (median os.clock seconds), cpu_speedup.
+-- n, ns_op, speedup, cpu (median os.clock seconds), cpu_ns_op, cpu_speedup.
 -- opts: runs, warmup, silent.
 function B.compare(title, cases, opts)
   opts = opts or {}
@@ -87,6 +87,7 @@ function B.compare(title, cases, opts)
     -- CPU time (os.clock) beside wall time: on a shared machine it is the
     -- steadier of the two for single-threaded work
     r.cpu = median(cpu[i])
+    r.cpu_ns_op = c.n and r.cpu / c.n * 1e9 or nil
     r.cpu_speedup = cbase > 0 and r.cpu > 0 and r.cpu / cbase or nil
     res[i] = r
     res[c.name] = r
