@@ -88,6 +88,9 @@ local function experiments()
               why = ("the script failed (%s): %s"):format(tostring(err or what), last:sub(1, 120)),
               before = { unit = "", what = "" }, after = { unit = "", what = "" } }
       end
+      if r.verdict == "not applicable here" and tostring(r.why):match("^failed:") then
+        failures = failures + 1 -- the experiment crashed: reported, and the run exits non-zero
+      end
       r.script = "examples/" .. name
       r.exit_ok = ok and true or false
       results[#results + 1] = r

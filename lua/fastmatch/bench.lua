@@ -399,11 +399,13 @@ function B.versions()
   if math.type(mv) == "integer" then
     v.mimalloc = ("%d.%d.%d"):format(mv // 100, mv // 10 % 10, mv % 10)
   end
-  if type(fm.pcre2_version) == "string" then
-    v.pcre2 = fm.pcre2_version
-  else
-    local ok, rex = pcall(require, "rex_pcre2")
-    if ok and type(rex) == "table" and rex.version then v.pcre2 = rex.version() end
+  -- the PCRE2 fastmatch links (its rex face reports it), else lrexlib's
+  for _, name in ipairs({ "fastmatch.rex", "rex_pcre2" }) do
+    local ok, rex = pcall(require, name)
+    if ok and type(rex) == "table" and type(rex.version) == "function" then
+      local good, ver = pcall(rex.version)
+      if good and type(ver) == "string" then v.pcre2 = ver; break end
+    end
   end
   if not v.pcre2 then
     local p = io.popen("pkg-config --modversion libpcre2-8 2>/dev/null")
