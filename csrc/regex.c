@@ -231,6 +231,17 @@ static const char *rx_memfind(const char *s, size_t n, const char *p,
   return NULL;
 }
 
+/* A literal pattern's first occurrence in s[0..n): exact (rx_memfind) or,
+   for 'i', ASCII-caseless with search.c's SIMD kernel -- exactly what PCRE2
+   finds without UTF, whose default tables fold A-Z only. */
+static const char *rx_litfind(const fm_regex *r, const char *s, size_t n) {
+  size_t at;
+  if (r->patlen == 0) return s;
+  if (r->literal == 1) return rx_memfind(s, n, r->pat, r->patlen);
+  at = fm_isearch(s, n, r->pat, r->patlen);
+  return at == FM_NOTFOUND ? NULL : s + at;
+}
+
 /* One match at off.  1 = match (ov valid), 0 = none, < 0 = FM_E* code. */
 static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                    uint32_t ef) {
@@ -238,9 +249,7 @@ static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
   if (ef == 0) {
     if (n - off < r->minlen) return 0;
     if (r->literal) {
-      const char *p = r->patlen == 0
-                          ? s + off
-                          : rx_memfind(s + off, n - off, r->pat, r->patlen);
+      const char *p = rx_litfind(r, s + off, n - off);
       if (p == NULL) return 0;
       r->ov[0] = (PCRE2_SIZE)(p - s);
       r->ov[1] = r->ov[0] + r->patlen;
@@ -462,12 +471,13 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
   if (r->md == NULL) luaL_error(L, "fastmatch: not enough memory");
   r->ov = pcre2_get_ovector_pointer(r->md);
   r->jit = pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE) == 0;
-  /* Literal fast path: memmem finds exactly what PCRE2 would.  Caseless,
-     extended, anchored and UTF patterns (or custom tables) keep PCRE2. */
+  /* Literal fast path: memmem (1), or the ASCII-caseless search kernel for
+     'i' (2), finds exactly what PCRE2 would.  Extended, anchored and UTF
+     patterns (or custom tables) keep PCRE2. */
   r->literal = !rex && tables == NULL &&
-               (cflags & (PCRE2_CASELESS | PCRE2_EXTENDED | PCRE2_ANCHORED |
-                          PCRE2_UTF)) == 0 &&
+               (cflags & (PCRE2_EXTENDED | PCRE2_ANCHORED | PCRE2_UTF)) == 0 &&
                !r->utf && rx_isliteral(p, plen) && r->ncap == 0;
+  if (r->literal && (cflags & PCRE2_CASELESS)) r->literal = 2;
   r->m.test = rx_test;
   return r;
 }
@@ -1289,9 +1299,7 @@ static int fm_findfunc(lua_State *L, int method) {
       }
       if (r->literal && method == M_FIND && off != SIZE_MAX) {
         /* a literal: what string.find(s, p, init, true) does */
-        const char *p = r->patlen == 0
-                            ? s + off
-                            : rx_memfind(s + off, n - off, r->pat, r->patlen);
+        const char *p = rx_litfind(r, s + off, n - off);
         if (p == NULL) {
           lua_pushnil(L);
           return 1;

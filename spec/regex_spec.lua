@@ -304,10 +304,12 @@ describe("re:info", function()
     assert.equal(10, i.minlength)
     assert.is_false(i.literal)
   end)
-  it("marks metacharacter-free cased patterns as literal", function()
+  it("marks metacharacter-free patterns as literal, cased or caseless (not u, x, a)", function()
     assert.is_true(fm.compile("GET /index.html"):info().literal == false)
     assert.is_true(fm.compile("GET /index"):info().literal)
-    assert.is_false(fm.compile("get /index", "i"):info().literal)
+    assert.is_true(fm.compile("get /index", "i"):info().literal)
+    assert.is_false(fm.compile("get /index", "iu"):info().literal)
+    assert.is_false(fm.compile("get /index", "x"):info().literal)
     assert.is_false(fm.compile("a+"):info().literal)
   end)
 end)
@@ -327,6 +329,29 @@ describe("the literal fast path", function()
     end
     assert.same(pack(re:gsub(s, "N")), pack(lit:gsub(s, "N")))
     assert.equal(re:count(s), lit:count(s))
+  end)
+  it("finds caseless literals exactly where PCRE2 does (ASCII folding only)", function()
+    local seed = 4242
+    math.randomseed(seed)
+    local alpha = { "a", "A", "b", "B", "\0", "\xc4", "\xe4", "-", "Z", "z" }
+    local function rnd(n)
+      local t = {}
+      for i = 1, n do t[i] = alpha[math.random(#alpha)] end
+      return table.concat(t)
+    end
+    for _ = 1, 2000 do
+      local pat, subj = rnd(math.random(1, 4)), rnd(math.random(0, 40))
+      local lit = fm.compile(pat, "i")
+      local re = fm.compile("(?:" .. pat:gsub("%z", "\\x00") .. ")", "i")
+      assert.is_true(lit:info().literal)
+      assert.is_false(re:info().literal)
+      for _, init in ipairs { 1, 3, -5 } do
+        assert.same(pack(re:find(subj, init)), pack(lit:find(subj, init)),
+          ("seed %d: %q in %q at %d"):format(seed, pat, subj, init))
+      end
+      assert.equal(re:count(subj), lit:count(subj))
+      assert.same(pack(re:find(subj)), pack(fm.find(subj, pat, 1, "i")))
+    end
   end)
   it("handles NUL bytes in pattern and subject", function()
     local re = fm.compile("a\0b")
