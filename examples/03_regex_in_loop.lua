@@ -52,7 +52,7 @@ return B.experiment({
     end)
   end
   local res = B.compare(nil, cases, { silent = true, runs = B.quick and 1 or 3 })
-  local details = { ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(B.quick and 1 or 3) }
+  local details = { B.cpu_note() }
   for _, c in ipairs(res) do details[#details + 1] = ("%-44s %9.1f ns/op"):format(c.name, c.cpu_ns_op) end
   local before = okrex and res["rex_pcre2.new(p):find(s) in the loop"] or res["fm.compile(p):find(s) in the loop"]
   local after = res["fm.compile once, re:find(s) in the loop"]

@@ -61,6 +61,6 @@ return B.experiment({
     ratio = b / a,
     why = ("one write(2) per call costs %.0f ns; buffered %.0f ns (Lua's buffered io: %.0f ns, fm.writer %.2fx its speed)"):format(
       b, a, lua, lua / a),
-    details = { "every file checked: as many bytes as were written", ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(B.quick and 1 or 3) },
+    details = { "every file checked: as many bytes as were written", B.cpu_note() },
   }
 end)

@@ -57,7 +57,7 @@ return B.experiment({
     { "starts with", [[^C:\\Windows\\]], function(s) return fm.startswith(s, "C:\\Windows\\") end },
     { "contains", [[.*powershell]], function(s) return fm.contains(s, "powershell") ~= nil end },
   }
-  local details = { ("subjects: %s; regex engine: %s"):format(src, engine), ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(B.quick and 1 or 3) }
+  local details = { ("subjects: %s; regex engine: %s"):format(src, engine), B.cpu_note() }
   local main
   for i, p in ipairs(pairs_) do
     local name, pat, fast = p[1], p[2], p[3]

@@ -71,6 +71,6 @@ return B.experiment({
     ratio = b / a,
     why = ("%d of %d values are long enough; the check replaces a regex call (PCRE2 minlength %s already rejects short ones)"):format(
       long, #S, tostring(info.minlength)),
-    details = { ("subjects: %s; %d match"):format(src, hits), ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(B.quick and 1 or 3) },
+    details = { ("subjects: %s; %d match"):format(src, hits), B.cpu_note() },
   }
 end)

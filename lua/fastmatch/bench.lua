@@ -113,6 +113,11 @@ function B.memory(fn)
   return grown, keep, m
 end
 
+-- The line experiments print about how B.compare timed them.
+function B.cpu_note(runs)
+  return ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(runs or (B.quick and 1 or 3))
+end
+
 -- ratio of two medians (a / b); nil when b is 0
 function B.ratio(a, b)
   if not b or b == 0 then return nil end
