@@ -120,11 +120,12 @@ bench: deps all
 	$(RUNENV) $(LUA) examples/run_all.lua --bench $(if $(QUICK),--quick)
 
 # The experiments also use heaptrack (experiment 14); it is optional: when it
-# cannot be installed, the experiment says so and the rest runs.
+# cannot be installed (no apt, no root and no password-less sudo), the
+# experiment says so and the rest runs.
 DEB_EXPERIMENTS ?= heaptrack
 deps-experiments: deps
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
 	  for p in $(DEB_EXPERIMENTS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' && continue; \
 	    echo "fastmatch: installing $$p (optional, for the experiments)"; \

@@ -29,7 +29,7 @@ end
 
 -- events: real Sigma regression events when available, else generated
 local function events()
-  local ev = B.sigma("sigma_events")
+  local ev, why = B.sigma("sigma_events")
   local out = {}
   if ev then
     local nf = 0
@@ -45,7 +45,7 @@ local function events()
                CommandLine = ("C:\\Windows\\system32\\cmd.exe /c echo %d %s"):format(i, ("x"):rep(120)),
                Image = "C:\\Windows\\system32\\cmd.exe", User = "CORP\\user" .. i }
   end
-  return out, "200 generated events"
+  return out, "200 generated events (" .. why .. ")"
 end
 
 return B.experiment({

@@ -1,8 +1,9 @@
 -- Experiment 12 -- "Use the allocator's statistics": the guide read
 -- mimalloc's own statistics to find where memory went.  Here: the Lua
 -- state is switched to mimalloc (fm.use_mimalloc), a workload builds and
--- drops 50 MB of records, and fm.memstats() (mimalloc's committed memory,
--- the OS's RSS, Lua's heap) is read before, at the peak and after, with
+-- drops about 100 MB of records (half with --quick), and fm.memstats()
+-- (mimalloc's committed memory, the OS's RSS, Lua's heap) is read before,
+-- at the peak and after, with
 -- fm.mi_stats_print() captured to a file.  A method, not a speed claim:
 -- confirmed when the figures show the workload's footprint.
 --   lua5.4 examples/12_allocator_stats.lua [--quick]

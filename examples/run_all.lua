@@ -6,6 +6,9 @@
 --       into DIR)
 --   lua5.4 examples/run_all.lua --bench [--quick]
 --       runs every examples/bench_*.lua, streaming their output
+--   lua5.4 examples/run_all.lua --table
+--       prints the last run's table (from results/logs) as Markdown with
+--       links from the repository root, for the README
 -- `make experiments` / `make bench` call this (QUICK=1 adds --quick).
 if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
   local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
@@ -24,15 +27,16 @@ do
     if a == "--experiments" or a == "--bench" then opts[a:sub(3)] = true
     elseif a == "--quick" then opts.quick = true
     elseif a == "--out" then i = i + 1; opts.out = arg[i]
+    elseif a == "--table" then opts.table = true
     elseif a == "--only" then i = i + 1; opts.only = {}
       for n in tostring(arg[i]):gmatch("%d+") do opts.only[tonumber(n)] = true end
     else
-      io.stderr:write("usage: lua5.4 examples/run_all.lua --experiments|--bench [--quick] [--only 3,5] [--out DIR]\n")
+      io.stderr:write("usage: lua5.4 examples/run_all.lua --experiments|--bench|--table [--quick] [--only 3,5] [--out DIR]\n")
       os.exit(2)
     end
     i = i + 1
   end
-  if not opts.experiments and not opts.bench then opts.experiments, opts.bench = true, true end
+  if not opts.experiments and not opts.bench and not opts.table then opts.experiments, opts.bench = true, true end
 end
 
 local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
@@ -84,6 +88,9 @@ local function experiments()
               why = ("the script failed (%s): %s"):format(tostring(err or what), last:sub(1, 120)),
               before = { unit = "", what = "" }, after = { unit = "", what = "" } }
       end
+      if r.verdict == "not applicable here" and tostring(r.why):match("^failed:") then
+        failures = failures + 1 -- the experiment crashed: reported, and the run exits non-zero
+      end
       r.script = "examples/" .. name
       r.exit_ok = ok and true or false
       results[#results + 1] = r
@@ -127,6 +134,23 @@ local function bench()
   print("Machine: " .. B.machine_line())
 end
 
+local function last_table()
+  local results = {}
+  local p = assert(io.popen("ls -1 " .. B.shq(outdir .. "/logs") .. " 2>/dev/null"))
+  for name in p:lines() do
+    local f = name:match("^%d%d_[%w_]+%.log$") and io.open(outdir .. "/logs/" .. name)
+    if f then
+      local r = B.find_result(f:read("a"))
+      f:close()
+      if r then r.script = "examples/" .. name:gsub("%.log$", ".lua"); results[#results + 1] = r end
+    end
+  end
+  p:close()
+  table.sort(results, function(a, b) return a.id < b.id end)
+  io.write(B.markdown(results, B.versions(), { link = "" }))
+end
+
+if opts.table then last_table(); os.exit(0) end
 mkdir(outdir)
 if opts.experiments then experiments() end
 if opts.bench then bench() end

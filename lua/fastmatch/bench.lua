@@ -54,7 +54,7 @@ end
 -- alike.  Prints ns/op (when n is given) and, for each later case, how many
 -- times faster the first case is (this case's median / the first's).
 -- Each result (res[i] and res[name]): name, seconds (median wall), samples,
--- n, ns_op, speedup, cpu (median os.clock seconds), cpu_speedup.
+-- n, ns_op, speedup, cpu (median os.clock seconds), cpu_ns_op, cpu_speedup.
 -- opts: runs, warmup, silent.
 function B.compare(title, cases, opts)
   opts = opts or {}
@@ -87,6 +87,7 @@ function B.compare(title, cases, opts)
     -- CPU time (os.clock) beside wall time: on a shared machine it is the
     -- steadier of the two for single-threaded work
     r.cpu = median(cpu[i])
+    r.cpu_ns_op = c.n and r.cpu / c.n * 1e9 or nil
     r.cpu_speedup = cbase > 0 and r.cpu > 0 and r.cpu / cbase or nil
     res[i] = r
     res[c.name] = r
@@ -110,6 +111,11 @@ function B.memory(fn)
   local grown = (collectgarbage("count") - base) * 1024
   local m = fm.memstats()
   return grown, keep, m
+end
+
+-- The line experiments print about how B.compare timed them.
+function B.cpu_note(runs)
+  return ("timing: CPU time (os.clock) per op, median of %d interleaved runs"):format(runs or (B.quick and 1 or 3))
 end
 
 -- ratio of two medians (a / b); nil when b is 0
@@ -398,11 +404,13 @@ function B.versions()
   if math.type(mv) == "integer" then
     v.mimalloc = ("%d.%d.%d"):format(mv // 100, mv // 10 % 10, mv % 10)
   end
-  if type(fm.pcre2_version) == "string" then
-    v.pcre2 = fm.pcre2_version
-  else
-    local ok, rex = pcall(require, "rex_pcre2")
-    if ok and type(rex) == "table" and rex.version then v.pcre2 = rex.version() end
+  -- the PCRE2 fastmatch links (its rex face reports it), else lrexlib's
+  for _, name in ipairs({ "fastmatch.rex", "rex_pcre2" }) do
+    local ok, rex = pcall(require, name)
+    if ok and type(rex) == "table" and type(rex.version) == "function" then
+      local good, ver = pcall(rex.version)
+      if good and type(ver) == "string" then v.pcre2 = ver; break end
+    end
   end
   if not v.pcre2 then
     local p = io.popen("pkg-config --modversion libpcre2-8 2>/dev/null")
@@ -596,7 +604,7 @@ function B.svg(results, versions)
   if d1 <= d0 then d1 = d0 + 1 end
   local left, top, rowh, barh, width = 330, 50, 34, 12, 560
   local h = top + #results * rowh + 60
-  local W = left + width + 130
+  local W = left + width + 230
   local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
   local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
                    ["not applicable here"] = "#9e9e9e" }
