@@ -25,8 +25,8 @@ local function goal2(what, r, want)
   goal(what .. ", w:test(s)", peer / r[2].seconds, want)
 end
 
-print("   (w(s) is __call: one C call; w:test(s) is two, __index then test, because the fields")
-print("    w.kind / w.pattern / w.cased make __index a function; lrexlib's r:find is one)")
+print("   (w(s) is __call: one C call; w:test(s) finds test in the wildcard's own __index table,")
+print("    then calls it: one C call too, like lrexlib's r:find)")
 
 -- ------------------------------------------------------------- log lines
 local POOL = 10000
