@@ -92,8 +92,8 @@ return B.experiment({
     details[#details + 1] = ("%-12s regex %6.1f ns, fm %6.1f ns: %.1fx%s"):format(name, res[1].cpu_ns_op, res[2].cpu_ns_op,
       res[1].cpu_ns_op / res[2].cpu_ns_op, "")
     for k = 3, #res do
-      details[#details + 1] = ("%-12s %-30s %6.1f ns: fm.%s is %.1fx faster"):format("", res[k].name, res[k].cpu_ns_op,
-        name:gsub(" ", ""), res[k].cpu_ns_op / res[2].cpu_ns_op)
+      details[#details + 1] = ("%-12s %-30s %6.1f ns: %.1fx fm.%s's time"):format("", res[k].name, res[k].cpu_ns_op,
+        res[k].cpu_ns_op / res[2].cpu_ns_op, (name:gsub(" ", "")))
     end
     if i == 1 then main = res end
   end

@@ -263,6 +263,20 @@ describe("fastmatch.wildcard", function()
     assert.is_true(getmetatable(fm.wildcard("a")).__fm_matcher)
   end)
 
+  it("keeps each matcher's fields its own, and its test checks self", function()
+    local a, b = fm.wildcard("abc*"), fm.wildcard("*XYZ", { cased = true })
+    assert.same({ "prefix", "abc*", false }, { a.kind, a.pattern, a.cased })
+    assert.same({ "suffix", "*XYZ", true }, { b.kind, b.pattern, b.cased })
+    assert.is_true(a.test(a, "ABCd"))
+    assert.is_true(a.test(b, "abcXYZ")) -- the method works on any wildcard: b's plan
+    assert.is_true(b.test(b, "abcXYZ"))
+    assert.has_error(function() a.test(fm.set({ "a" }), "a") end,
+      "bad argument #1 to 'test' (fastmatch.wildcard expected, got fastmatch.set)")
+    assert.has_error(function() a.test(io.stdout, "a") end)
+    assert.has_error(function() a.test("abc", "a") end)
+    assert.is_nil(a.nosuchfield)
+  end)
+
   it("raises for a pattern that is not a string", function()
     assert.has_error(function() fm.wildcard(12) end,
       "bad argument #1 to 'wildcard' (string expected, got number)")
