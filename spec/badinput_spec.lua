@@ -224,6 +224,93 @@ api("compile", function(compile)
   end)
 end)
 
+-- The module-level functions take a pattern string (cached) or a compiled
+-- regex; each rejects anything else at argument 2, and options at argument 4.
+for _, name in ipairs({ "find", "match", "test", "exec", "count" }) do
+  api(name, function(f)
+    local call = load(("local fm = ... return function(...) fm.%s(...) end"):format(name))(fm)
+    it("rejects a nil subject: bad argument #1 to '" .. name .. "' (string expected, got nil)", function()
+      raises("bad argument #1 to '" .. name .. "' %(string expected, got nil%)", function() call(nil, "a") end)
+    end)
+    it("rejects a pattern that is neither a string nor a compiled regex, a wildcard included", function()
+      raises("bad argument #2 to '" .. name .. "' %(string or compiled regex expected, got nil%)",
+        function() call("a", nil) end)
+      raises("bad argument #2 to '" .. name .. "' %(string or compiled regex expected, got fastmatch.wildcard%)",
+        function() call("a", fm.wildcard and fm.wildcard("a") or {}) end)
+    end)
+    if name ~= "count" then
+      it("rejects an unknown option letter at argument 4, naming it", function()
+        raises("bad argument #4 to '" .. name .. "' %(unknown option letter 'Z'", function() call("a", "a", 1, "Z") end)
+      end)
+    end
+    it("stops (a+)+$ on 30 a's and a '!' at the match limit, through the cache too", function()
+      raises(LIMIT_ERR, function() call(("a"):rep(30) .. "!", "(a+)+$") end)
+      raises(LIMIT_ERR, function() call(("a"):rep(30) .. "!", "(a+)+$") end) -- cached now
+    end)
+    it("raises on invalid UTF-8 with 'u', naming the byte offset, and takes it without", function()
+      if name ~= "count" then
+        raises("fastmatch: invalid UTF%-8 in subject at byte offset 1", function() call("a\xffb", "b", 1, "u") end)
+      end
+      assert.is_truthy(f("a\xffb", "b"))
+    end)
+  end)
+end
+
+describe("fastmatch.find (positions)", function()
+  it("treats init exactly like string.find, for every init from -8 to 8 and the extremes", function()
+    if not fm.find then print("SKIP: fastmatch.find has not landed in this tree") return end
+    for _, s in ipairs({ "", "a", "abcabc", "a\0b\0" }) do
+      for _, p in ipairs({ "", "a", "b", "\0", "abc", "zz" }) do
+        for _, init in ipairs({ -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+                                math.mininteger, math.maxinteger }) do
+          assert.same({ s:find(p, init, true) }, { fm.find(s, p, init) },
+            ("subject %q pattern %q init %d"):format(s, p, init))
+        end
+      end
+    end
+  end)
+  it("finds the empty pattern in the empty subject at 1, 0", function()
+    if not fm.find then print("SKIP: fastmatch.find has not landed in this tree") return end
+    assert.same({ 1, 0 }, { fm.find("", "") })
+  end)
+end)
+
+api("exec", function(exec)
+  it("reports an unset group as false", function()
+    local s, e, caps = exec("b", "(a)?b")
+    assert.same({ 1, 1 }, { s, e })
+    assert.is_false(caps[1])
+  end)
+end)
+
+api("split", function(split)
+  it("terminates on an empty pattern, and with a negative or huge max", function()
+    local n = 0
+    for _ in split("abc", "") do n = n + 1 end
+    assert.is_true(n >= 1 and n <= 4)
+    for _, max in ipairs({ -1, 0, math.maxinteger }) do
+      local k = 0
+      for _ in split("a,b,c", ",", max) do k = k + 1 end
+      assert.is_true(k >= 1 and k <= 3, ("max %d gave %d pieces"):format(max, k))
+    end
+  end)
+  it("can be abandoned halfway and collected", function()
+    for _ = 1, 100 do
+      local it = split(("a,"):rep(100), ",")
+      it()
+    end
+    collectgarbage()
+  end)
+end)
+
+api("cache_stats", function(cache_stats)
+  it("ignores extra arguments and returns the counters", function()
+    local st = cache_stats(1, "x")
+    assert.is_number(st.size)
+    assert.is_number(st.capacity)
+  end)
+end)
+
 api("gsub", function(gsub)
   it("rejects a bad replacement type: bad argument #3 to 'gsub'", function()
     raises("bad argument #3 to 'gsub'", function() gsub("abc", "b", true) end)
@@ -307,6 +394,42 @@ api("limits", function(limits)
   it("rejects a non-table", function()
     raises("bad argument #1 to 'limits'", function() limits("x") end)
   end)
+  it("rejects a zero, negative or non-integer limit, naming the field", function()
+    raises("bad field 'match' to 'limits'", function() limits({ match = -1 }) end)
+    raises("bad field 'match' to 'limits'", function() limits({ match = 0 }) end)
+    raises("bad field 'heap' to 'limits'", function() limits({ heap = "x" }) end)
+    raises("bad field 'depth' to 'limits'", function() limits({ depth = 2 ^ 40 }) end)
+  end)
+  it("with match = 1, raises the match-limit error where the default lets it finish", function()
+    local old = limits()
+    limits({ match = 1 })
+    local ok, err = pcall(function() return fm.compile("(a+)+$"):find(("a"):rep(5) .. "!") end)
+    limits({ match = old.match })
+    assert.is_false(ok)
+    assert.matches(LIMIT_ERR, err)
+    assert.is_nil(fm.compile("(a+)+$"):find(("a"):rep(5) .. "!"))
+  end)
+end)
+
+describe("fastmatch.rex (the lrexlib face)", function()
+  local ok, rex = pcall(require, "fastmatch.rex")
+  if not ok then
+    it("is not in this tree yet", function() print("SKIP: fastmatch.rex has not landed") end)
+    return
+  end
+  it("rejects a nil pattern: bad argument #1 to 'new'", function()
+    raises("bad argument #1 to 'new' %(string expected, got nil%)", function() rex.new(nil) end)
+  end)
+  it("raises a malformed pattern with lrexlib's message", function()
+    raises("missing closing parenthesis %(pattern offset: 2%)", function() rex.new("(") end)
+  end)
+  it("propagates an error from gsub's control function", function()
+    raises("ctl boom", function() rex.gsub("abab", "b", "X", function() error("ctl boom") end) end)
+  end)
+  it("survives a gsub replacement function that calls rex again", function()
+    local r = rex.gsub("abab", "b", function(m) return (rex.gsub(m, "b", "Y")) end)
+    assert.equal("aYaY", r)
+  end)
 end)
 
 -- ------------------------------------------------------------------ wildcards
@@ -315,6 +438,9 @@ api("wildcard", function(wildcard)
   it("rejects a non-string pattern: bad argument #1 to 'wildcard' (string expected, got nil)", function()
     raises("bad argument #1 to 'wildcard' %(string expected, got nil%)", function() wildcard(nil) end)
     raises("bad argument #1 to 'wildcard' %(string expected, got table%)", function() wildcard({}) end)
+  end)
+  it("rejects non-table options: bad argument #2 to 'wildcard'", function()
+    raises("bad argument #2 to 'wildcard' %(table expected, got number%)", function() wildcard("a", 5) end)
   end)
   it("matches 10 000 '*' against anything, instantly", function()
     local w = wildcard(("*"):rep(10000))
@@ -362,6 +488,16 @@ api("set", function(set)
   it("rejects a non-string entry, naming its index", function()
     raises("3", function() set({ "a", "b", 42.5 }) end)
     raises("2", function() set({ "a", {} }) end)
+  end)
+  it("takes 10 000 '*' and NUL bytes among its patterns", function()
+    local st = set({ ("*"):rep(10000) .. "x", "a\0b", "" })
+    assert.same({ 1, 2 }, st:all("a\0bx") and { st:first("x"), st:first("a\0b") })
+    assert.same({ 3 }, st:all(""))
+  end)
+  it("survives use after the GC finalized it: an error or the right answer", function()
+    local st = finalized(function() return set({ "a*" }) end)
+    local ok, r = succeeds_or_raises("fastmatch", function() return st:test("ab") end)
+    if ok then assert.is_true(r) end
   end)
   it("handles an empty set: matches nothing", function()
     local s = set({})
@@ -468,6 +604,15 @@ api("lines_of", function(lines_of)
       assert.equal("b", co(false))
       assert.same({ "b" }, co(true))
     end
+  end)
+  it("survives use after the GC finalized it: raises 'closed' or goes on", function()
+    local it = finalized(function()
+      local it = lines_of("a\nb\nc")
+      it()
+      return it
+    end)
+    local ok, r = succeeds_or_raises("fastmatch", function() return it() end)
+    if ok then assert.is_true(r == nil or r == "b") end
   end)
   it("can be abandoned halfway and collected", function()
     for _ = 1, 100 do

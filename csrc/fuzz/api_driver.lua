@@ -11,23 +11,37 @@ local data, fm, trace = ...
 
 -- Never called: they print, switch the allocator, or raise limits (a raised
 -- match limit makes `(a+)+$` legitimately slow).
-local DENY = { mi_stats_print = true, use_mimalloc = true, limits = true }
+-- _search_impl switches a process-wide implementation: a crash found after
+-- it would not reproduce from its input alone (fuzz_search covers each).
+local DENY = { mi_stats_print = true, use_mimalloc = true, limits = true,
+               _search_impl = true }
 -- Called with their first argument replaced by an anonymous temporary file
 -- (holding the fuzzed string, for readers): a fuzzed path would create files
 -- or read stdin.
 local FILEARG = { lines = "r", count_lines = "r", writer = "w" }
-local FUNCS = {}
+-- The module's functions, and those of its sub-tables (fm._rex: the C face
+-- of fastmatch.rex), flattened under dotted names.
+local FUNCS, FN = {}, {}
 for k, v in pairs(fm) do
-  if type(v) == "function" and not DENY[k] then FUNCS[#FUNCS + 1] = k end
+  if type(v) == "function" and not DENY[k] then
+    FUNCS[#FUNCS + 1], FN[k] = k, v
+  elseif type(v) == "table" then
+    for k2, v2 in pairs(v) do
+      if type(v2) == "function" then
+        FUNCS[#FUNCS + 1], FN[k .. "." .. k2] = k .. "." .. k2, v2
+      end
+    end
+  end
 end
 table.sort(FUNCS)
 local FNAME = {} -- for the trace
-for _, k in ipairs(FUNCS) do FNAME[fm[k]] = "fm." .. k end
+for _, k in ipairs(FUNCS) do FNAME[FN[k]] = "fm." .. k end
 if #FUNCS == 0 then return end
 
 local METHODS = { "test", "find", "match", "exec", "gmatch", "gsub", "split", "count",
   "info", "first", "all", "close", "next", "kind", "pattern", "options", "cased",
-  "write", "writeln", "flush", "bytes" }
+  "write", "writeln", "flush", "bytes", "tfind", "dfa_exec", "fullinfo", "patterninfo",
+  "jit_compile" }
 local OPTKEYS = { "cased", "buffer", "max_line", "keep_newline", "crlf", "lineno", "filter",
   "mode", "sync", "n", "init", "max", "u", "i", "match", "depth", "heap", 1, 2, 3 }
 local INTS = { 0, 1, 2, 3, 4, 5, 7, 8, 10, 16, 64, 255, 256, 4096, 65536, -1, -2, -3, -10,
@@ -114,7 +128,7 @@ end
 
 local function reenter(s) -- a callback that calls fastmatch again
   local name = FUNCS[#s % #FUNCS + 1]
-  return fm[name](table.unpack((fileize(name, { s, s }, 2))))
+  return FN[name](table.unpack((fileize(name, { s, s }, 2))))
 end
 local CALLBACKS = {
   function(...) return ... end,
@@ -162,7 +176,7 @@ while pos <= n and steps < 256 do
     push(pick(CALLBACKS))
   elseif op <= 10 then -- call a module function with the top k values
     local name = pick(FUNCS)
-    call(fm[name], fileize(name, args(byte() % 5)))
+    call(FN[name], fileize(name, args(byte() % 5)))
   elseif op == 11 then -- a method of an object, or call it (iterators, w(s))
     local o = #objs > 0 and pick(objs)
     if o then
@@ -202,7 +216,7 @@ while pos <= n and steps < 256 do
     local name = pick(FUNCS)
     local a, k = fileize(name, args(byte() % 5))
     log("coroutine fm." .. name, a, k)
-    local co = coroutine.create(function() return fm[name](table.unpack(a, 1, k)) end)
+    local co = coroutine.create(function() return FN[name](table.unpack(a, 1, k)) end)
     local ok, v = coroutine.resume(co)
     push(v)
     if coroutine.status(co) == "suspended" then
