@@ -316,41 +316,36 @@ static int rx_isliteral(const char *p, size_t n) {
   return 1;
 }
 
+/* Option letters, as ngx.re and lrexlib spell them.  lrexlib's cf strings
+   know the first RX_REX_LETTERS of them (and ignore other letters). */
+static const struct {
+  char letter;
+  uint32_t flags;
+} rx_letters[] = {{'i', PCRE2_CASELESS}, {'m', PCRE2_MULTILINE},
+                  {'s', PCRE2_DOTALL},   {'x', PCRE2_EXTENDED},
+                  {'U', PCRE2_UNGREEDY}, {'u', PCRE2_UTF | PCRE2_UCP},
+                  {'a', PCRE2_ANCHORED}, {'D', PCRE2_DUPNAMES}};
+#define RX_ALL_LETTERS (sizeof rx_letters / sizeof rx_letters[0])
+#define RX_REX_LETTERS 5
+
+/* The flags of letter c among the first k option letters; 0 if not one. */
+static uint32_t rx_letter(char c, size_t k) {
+  for (size_t j = 0; j < k; j++)
+    if (rx_letters[j].letter == c) return rx_letters[j].flags;
+  return 0;
+}
+
 /* fm option letters -> PCRE2 compile options; raises on an unknown one */
 static uint32_t rx_fmopts(lua_State *L, int arg, const char *o, size_t n) {
   uint32_t f = 0;
   for (size_t i = 0; i < n; i++) {
-    switch (o[i]) {
-    case 'i':
-      f |= PCRE2_CASELESS;
-      break;
-    case 'm':
-      f |= PCRE2_MULTILINE;
-      break;
-    case 's':
-      f |= PCRE2_DOTALL;
-      break;
-    case 'x':
-      f |= PCRE2_EXTENDED;
-      break;
-    case 'u':
-      f |= PCRE2_UTF | PCRE2_UCP;
-      break;
-    case 'U':
-      f |= PCRE2_UNGREEDY;
-      break;
-    case 'a':
-      f |= PCRE2_ANCHORED;
-      break;
-    case 'D':
-      f |= PCRE2_DUPNAMES;
-      break;
-    default:
+    uint32_t one = rx_letter(o[i], RX_ALL_LETTERS);
+    if (one == 0)
       return (uint32_t)luaL_argerror(
           L, arg,
           lua_pushfstring(L, "unknown option letter '%c' (known: imsxuUaD)",
                           (unsigned char)o[i]));
-    }
+    f |= one;
   }
   return f;
 }
@@ -1722,26 +1717,7 @@ static uint32_t rex_cf(lua_State *L, int idx) {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
     uint32_t f = 0;
-    for (size_t i = 0; i < n; i++)
-      switch (s[i]) {
-      case 'i':
-        f |= PCRE2_CASELESS;
-        break;
-      case 'm':
-        f |= PCRE2_MULTILINE;
-        break;
-      case 's':
-        f |= PCRE2_DOTALL;
-        break;
-      case 'x':
-        f |= PCRE2_EXTENDED;
-        break;
-      case 'U':
-        f |= PCRE2_UNGREEDY;
-        break;
-      default:
-        break; /* lrexlib ignores other letters */
-      }
+    for (size_t i = 0; i < n; i++) f |= rx_letter(s[i], RX_REX_LETTERS);
     return f;
   }
   default:

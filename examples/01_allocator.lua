@@ -4,12 +4,7 @@
 -- default allocator (glibc malloc through Lua's l_alloc) and one switched
 -- to mimalloc with `lua5.4 -l fastmatch.mimalloc`; runs interleaved, median.
 --   lua5.4 examples/01_allocator.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 -- Churn: short-lived small tables and strings around a live set of 50 k

@@ -6,12 +6,7 @@
 -- loop.  Also shown: the same-library effect in lrexlib, fm.compile in the
 -- loop, and fm.find(s, p) whose cache makes the loop form cheap anyway.
 --   lua5.4 examples/03_regex_in_loop.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local LINE = '203.0.113.9 - - [21/Mar/2016:19:19:25 +0100] "GET /index.php?Action=View HTTP/1.1" 404 151 "-" "curl/7.8"'

@@ -5,12 +5,7 @@
 -- fm.endswith.  Starts-with and contains are shown beside it, and Lua's
 -- own allocating idiom s:sub(-#x) == x.
 --   lua5.4 examples/05_string_methods.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 -- Subjects: the Image / CommandLine values of the Sigma regression events

@@ -6,12 +6,7 @@
 -- Note that PCRE2 itself skips subjects shorter than the pattern's minimum
 -- length, so what the check saves here is the call, not the scan.
 --   lua5.4 examples/06_length_filter.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local PAT = "[A-Za-z0-9+/]{100,}={0,2}"

@@ -5,12 +5,7 @@
 -- run the same workload on each build in a child interpreter, interleaved.
 -- The builds go to build/<variant>/ (make VARIANT=o3lto CFLAGS='-O3 -flto').
 --   lua5.4 examples/07_build_flags.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local VARIANTS = {

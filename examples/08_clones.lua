@@ -7,12 +7,7 @@
 -- Lua strings are immutable and passed by reference, so in Lua only an
 -- explicit copy clones; tables are what Lua code usually copies "to be safe".
 --   lua5.4 examples/08_clones.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 local fm = require "fastmatch"
 

@@ -8,12 +8,7 @@
 -- table grows its hash part in powers of two, so removing one field saves
 -- that field's value always, and the table's slot only across a boundary.
 --   lua5.4 examples/11_lean_records.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local CHILD = [==[

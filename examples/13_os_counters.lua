@@ -6,12 +6,7 @@
 -- stat` (task clock, page faults, context switches) when perf is there.
 -- A method: confirmed when the counters show the difference (syscalls).
 --   lua5.4 examples/13_os_counters.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local CHILD = [==[

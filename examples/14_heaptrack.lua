@@ -6,12 +6,7 @@
 -- allocation calls back with heaptrack_print, and say where to look.
 -- Without heaptrack installed it says so (make experiments installs it).
 --   lua5.4 examples/14_heaptrack.lua [--quick]
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 
 local CHILD = [==[

@@ -5,6 +5,7 @@
 --
 --   lua5.4 examples/bench_alloc.lua [--quick]
 --   lua5.4 examples/bench_alloc.lua --workload churn|strings|clone [--quick]
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local quick = false
 local workload
 for i, a in ipairs(arg) do
@@ -79,8 +80,9 @@ for _, name in ipairs { "churn", "strings", "clone" } do
   for _ = 1, runs do
     for _, v in ipairs { "default", "mimalloc" } do
       local flag = v == "mimalloc" and "-l fastmatch.mimalloc " or ""
-      local out, peak = B.run(("%s %s%s --workload %s%s"):format(lua, flag, me, name,
-        quick and " --quick" or ""))
+      local out, peak = B.run(("env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s %s%s --workload %s%s")
+        :format(B.shq(package.path), B.shq(package.cpath), lua, flag, me, name,
+          quick and " --quick" or ""))
       local secs, which = out:match("^(%S+) (%S+)")
       assert(which == v, "child reported allocator " .. tostring(which) .. ", wanted " .. v)
       t[v][#t[v] + 1] = tonumber(secs)

@@ -7,12 +7,7 @@
 --
 -- Run from the tree (make bench), or standalone: the script finds the tree
 -- from its own path when fastmatch is not installed.
-local function tree_paths()
-  local dir = (arg and arg[0] or ""):match("^(.*)/examples/[^/]*$") or "."
-  package.path = dir .. "/lua/?.lua;" .. dir .. "/lua/?/init.lua;" .. package.path
-  package.cpath = dir .. "/?.so;" .. package.cpath
-end
-if not pcall(require, "fastmatch") then tree_paths() end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 
 local fm = require "fastmatch"
 local B = require "fastmatch.bench"

@@ -2,6 +2,7 @@
 -- string.find, on one ~110-byte log line, 1 M iterations per case.
 -- Ratios of medians measured side by side in one run; never fails.
 --   lua5.4 examples/bench_regex.lua [--quick]
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local fm = require "fastmatch"
 local B = require "fastmatch.bench"
 

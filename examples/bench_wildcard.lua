@@ -3,6 +3,7 @@
 --   lua5.4 examples/bench_wildcard.lua [--quick]
 -- Uses ../shared/data/sigma (SigmaHQ values and events) when present for
 -- the big set; otherwise says so and uses synthetic patterns.
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local fm = require "fastmatch"
 local B = require "fastmatch.bench"
 

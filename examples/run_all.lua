@@ -10,12 +10,7 @@
 --       prints the last run's table (from results/logs) as Markdown with
 --       links from the repository root, for the README
 -- `make experiments` / `make bench` call this (QUICK=1 adds --quick).
-if not os.getenv("LUA_CPATH_5_4") then -- run from a clone: use the tree's build
-  local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]*$") or "."
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/?.so;" .. package.cpath
-end
+dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
 local fm = require "fastmatch"
 
