@@ -211,34 +211,14 @@ static size_t rx_nextchar(const fm_regex *r, const char *s, size_t n,
   return p;
 }
 
-/* First occurrence of p[0..m) in s[0..n) (m > 0).  memchr on the first byte
-   and memcmp, as Lua's lmemfind: short needles in short lines are found
-   faster than memmem's setup.  After a few false starts (a hostile
-   haystack like "aaaa...") it hands over to memmem, which is linear. */
-static const char *rx_memfind(const char *s, size_t n, const char *p,
-                              size_t m) {
-  const char *end = s + n, *q = s;
-  int misses = 0;
-  if (m > n) return NULL;
-  if (m == 1) return (const char *)memchr(s, p[0], n);
-  while ((size_t)(end - q) >= m) {
-    q = (const char *)memchr(q, p[0], (size_t)(end - q) - m + 1);
-    if (q == NULL) return NULL;
-    if (memcmp(q + 1, p + 1, m - 1) == 0) return q;
-    q++;
-    if (++misses > 8) return (const char *)memmem(q, (size_t)(end - q), p, m);
-  }
-  return NULL;
-}
-
-/* A literal pattern's first occurrence in s[0..n): exact (rx_memfind) or,
+/* A literal pattern's first occurrence in s[0..n): exact (fm_search) or,
    for 'i', ASCII-caseless with search.c's SIMD kernel -- exactly what PCRE2
    finds without UTF, whose default tables fold A-Z only. */
 static const char *rx_litfind(const fm_regex *r, const char *s, size_t n) {
   size_t at;
   if (r->patlen == 0) return s;
-  if (r->literal == 1) return rx_memfind(s, n, r->pat, r->patlen);
-  at = fm_isearch(s, n, r->pat, r->patlen);
+  at = r->literal == 1 ? fm_search(s, n, r->pat, r->patlen)
+                       : fm_isearch(s, n, r->pat, r->patlen);
   return at == FM_NOTFOUND ? NULL : s + at;
 }
 
