@@ -22,15 +22,12 @@ fm_matcher *fm_tomatcher(lua_State *L, int idx) {
 
 int fm_matcher_error(lua_State *L, int code) {
   switch (code) {
+  /* the issue's exact words, whichever PCRE2 limit stopped the match (a
+     caller can compare the message); fm.limits raises each of them */
   case FM_EMATCHLIMIT:
-    return luaL_error(L, "fastmatch: match limit exceeded (raise it with "
-                         "fastmatch.limits{match=N})");
   case FM_EDEPTHLIMIT:
-    return luaL_error(L, "fastmatch: match limit exceeded (depth limit; "
-                         "raise it with fastmatch.limits{depth=N})");
   case FM_EHEAPLIMIT:
-    return luaL_error(L, "fastmatch: match limit exceeded (heap limit; "
-                         "raise it with fastmatch.limits{heap=N})");
+    return luaL_error(L, "fastmatch: match limit exceeded");
   case FM_EUTF: return luaL_error(L, "fastmatch: invalid UTF-8 in subject");
   case FM_ENOMEM: return luaL_error(L, "fastmatch: not enough memory");
   default: return luaL_error(L, "fastmatch: match error %d", code);

@@ -307,8 +307,6 @@ static int rx_raise(lua_State *L, fm_regex *r, int rc) {
     if (name) return luaL_error(L, "error PCRE2_%s", name);
     return luaL_error(L, "PCRE2 error code %d", r->lastrc);
   }
-  if (r->lastrc == PCRE2_ERROR_JIT_STACKLIMIT)
-    return luaL_error(L, "fastmatch: match limit exceeded (JIT stack)");
   if (rc == FM_EOTHER) {
     PCRE2_UCHAR buf[256];
     if (pcre2_get_error_message(r->lastrc, buf, sizeof buf) < 0)
@@ -489,8 +487,7 @@ static fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
       lua_pushfstring(L, "fastmatch: bad pattern at offset %I: %s: ",
                       (lua_Integer)eo, (const char *)buf);
       luaL_addvalue(&b);
-      luaL_addlstring(&b, p, plen > 60 ? 60 : plen);
-      if (plen > 60) luaL_addstring(&b, "...");
+      luaL_addlstring(&b, p, plen > 60 ? 60 : plen); /* cut, no marker */
       luaL_pushresult(&b);
       lua_error(L);
     }

@@ -57,7 +57,8 @@ describe("fm.compile", function()
     local p = ("x"):rep(100) .. "("
     local ok, err = pcall(fm.compile, p)
     assert.is_false(ok)
-    assert.matches(": " .. ("x"):rep(60) .. "%.%.%.$", err)
+    assert.equal("fastmatch: bad pattern at offset 101: missing closing parenthesis: " .. ("x"):rep(60),
+      err:match("fastmatch:.*"))
   end)
 
   it("raises on invalid UTF-8 in a pattern compiled with u, naming the offset", function()
@@ -563,9 +564,9 @@ describe("fm.limits", function()
     local s = ("a"):rep(30) .. "!"
     local ok, err = pcall(fm.find, s, "(a+)+$")
     assert.is_false(ok)
-    assert.matches("fastmatch: match limit exceeded", err, 1, true)
+    assert.equal("fastmatch: match limit exceeded", err) -- the issue's words, exactly
     ok, err = pcall(function() return fm.compile("(a+)+$"):test(s) end)
-    assert.matches("fastmatch: match limit exceeded", err, 1, true)
+    assert.equal("fastmatch: match limit exceeded", (err:gsub("^.-:%d+: ", "")))
   end)
 
   it("sets the match limit", function()
