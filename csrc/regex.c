@@ -305,6 +305,17 @@ static void rx_checkutf(lua_State *L, fm_regex *r, const char *s, size_t n) {
   }
 }
 
+/* With u, a start offset inside a character: PCRE2 leaves the JIT (and
+   NO_UTF_CHECK) undefined there -- it matched "." against a lone
+   continuation byte -- and raises BADUTFOFFSET in the interpreter. */
+static void rx_checkinit(lua_State *L, const fm_regex *r, const char *s,
+                         size_t n, size_t off) {
+  if (r->prevalidate && off < n && ((unsigned char)s[off] & 0xC0) == 0x80)
+    luaL_error(L,
+               "fastmatch: init (byte %I) is inside a UTF-8 character",
+               (lua_Integer)off + 1);
+}
+
 /* ---------------------------------------------------------------------
 ** Compiling
 ** ------------------------------------------------------------------- */
@@ -851,6 +862,7 @@ static int rx_gmatch(lua_State *L, fm_regex *r, int sidx, size_t off,
   size_t n;
   const char *s = lua_tolstring(L, sidx, &n);
   rx_checkutf(L, r, s, n);
+  if (!past) rx_checkinit(L, r, s, n, off);
   lua_pushvalue(L, sidx);
   lua_pushinteger(L, past ? -1 : (lua_Integer)off);
   lua_pushinteger(L, -1);
@@ -2009,12 +2021,13 @@ static int rexm_dfa_exec(lua_State *L) {
   /* lrexlib hands a wscount under PCRE2's minimum (20) to PCRE2, which
      refuses it; an ovecsize under 2 still gets one pair (PCRE2's minimum)
      but, full, reports ovecsize / 2 = 0 ends */
-  luaL_argcheck(L, ovs >= 0, 5, "negative ovecsize");
+  if (ovs < 0 || ovs > 65535 * 2) /* lrexlib: a (size_t) cast; PCRE2 */
+    ovs = 65535 * 2;                /* gives at most 65535 pairs */
   if (wsc < 20) {
     r->lastrc = PCRE2_ERROR_DFA_WSSIZE;
     return rx_raise(L, r, FM_EOTHER);
   }
-  if (ovs > 65536 * 2 || wsc > (1 << 24)) return luaL_error(L, "too large");
+  if (wsc > (1 << 24)) return luaL_error(L, "too large");
   md = pcre2_match_data_create(ovs < 2 ? 1u : (uint32_t)(ovs / 2), gctx());
   ws = (int *)fm_malloc((size_t)wsc * sizeof(int));
   if (md == NULL || ws == NULL) {
