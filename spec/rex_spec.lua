@@ -168,6 +168,11 @@ describe("fastmatch.rex", function()
       assert.is_nil(rex.find("abc", "a(", 5))
       assert.is_nil(rex.match("abc", "a(", 5))
     end)
+    it("read an init beyond C's int range as string.find does (lrexlib truncates it)", function()
+      assert.is_nil(rex.find("abc", "", math.maxinteger))
+      assert.same({ 1, 0, n = 2 }, pack(rex.find("abc", "", math.mininteger)))
+      assert.is_nil(rex.new("c"):find("abc", (1 << 32) + 2))
+    end)
     it("treat a number as the last argument as a locale name", function()
       local ok, err = pcall(rex.new, "a", nil, 0)
       assert.is_false(ok)
@@ -437,6 +442,31 @@ describe("fastmatch.rex", function()
             return i
           end)
         end
+      end
+    end)
+
+    it("UTF-8 patterns agree on UTF-8 subjects", function()
+      -- init on character boundaries only: inside a character PCRE2 raises
+      -- BADUTFOFFSET, which we miss when the rest is shorter than the
+      -- pattern's minimum length (reported, not yet fixed)
+      local PATS = { ".", "é+", "\\w", "[^a]", "(.)(.)", "a|é", "\\X", "\\p{L}+", "(?<x>.)é", ".$", "^.",
+        "\\bé", "[à-ü]", "(?i)É", "\\x{e9}" }
+      local CHARS = { "a", "é", "ü", "€", "𝄞", " ", "É", "\n" }
+      for _ = 1, 400 do
+        local p = PATS[math.random(#PATS)]
+        local t = {}
+        for j = 1, math.random(0, 6) do t[j] = CHARS[math.random(#CHARS)] end
+        local s = table.concat(t)
+        local cf = ({ F.UTF, F.UTF | F.UCP, F.UTF | F.CASELESS })[math.random(3)]
+        local init = pick({ 1, #s + 1 })
+        local d = ("pattern %q subject %q init %s cf %d"):format(p, s, tostring(init), cf)
+        agree("find " .. d, function(L) return L.find(s, p, init, cf) end)
+        agree("match " .. d, function(L) return L.match(s, p, init, cf) end)
+        agree("count " .. d, function(L) return L.count(s, p, cf) end)
+        agree("gmatch " .. d, function(L) return collect(L.gmatch(s, p, cf)) end)
+        agree("split " .. d, function(L) return collect(L.split(s, p, cf)) end)
+        agree("gsub " .. d, function(L) return L.gsub(s, p, "<%0>", nil, cf) end)
+        agree("exec " .. d, function(L) return L.new(p, cf):exec(s, init) end)
       end
     end)
 
