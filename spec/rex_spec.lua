@@ -389,6 +389,11 @@ describe("fastmatch.rex", function()
       function(f, t) return "R" .. f .. "-" .. t, f > 3 end,
       function(_, _, r) return r, nil end,
       function() return 12, true end,
+      function() return nil, nil end,
+      function() return "", 0 end,
+      function() return false, -1 end,
+      function() return true, "3" end,
+      function(f, _, r) if f % 2 == 0 then return r, false end return nil, 2 end,
     }
     local function utf_step(want, got)
       -- lrexlib's one-byte step after an empty UTF-8 match (documented)
