@@ -435,6 +435,54 @@ describe("the pattern cache", function()
     assert.equal(1024, fm.cache_stats().capacity)
   end)
 
+  it("counts as an LRU model predicts, over generated calls of both faces and capacity changes", function()
+    local rex = require "fastmatch.rex"
+    math.randomseed(20261125)
+    local cap = 5
+    fm.cache_size(0)
+    fm.cache_size(cap)
+    local st0 = fm.cache_stats()
+    local lru, hits, misses, evictions = {}, st0.hits, st0.misses, st0.evictions
+    local function touch(key) -- a lookup: hit moves to the front, miss inserts
+      for i, k in ipairs(lru) do
+        if k == key then
+          table.insert(lru, 1, table.remove(lru, i))
+          hits = hits + 1
+          return
+        end
+      end
+      misses = misses + 1
+      if cap > 0 then table.insert(lru, 1, key) end
+      while #lru > cap do table.remove(lru); evictions = evictions + 1 end
+    end
+    local PATS = { "m-a", "m-b+", "m-(c)", "m-d|e", "m-x*", "lit" }
+    local s = "m-a m-bb m-c lit"
+    for step = 1, 2000 do
+      local p, o = PATS[math.random(#PATS)], ({ nil, "", "i", "m" })[math.random(4)]
+      local key = "fm" .. p .. "\0" .. (o or "") -- nil and "" options share an entry
+      local k = math.random(10)
+      if k == 1 then fm.find(s, p); touch("fm" .. p .. "\0")
+      elseif k == 2 then fm.test(s, p, nil, o); touch(key)
+      elseif k == 3 then fm.gsub(s, p, "x", nil, o); touch(key)
+      elseif k == 4 then for _ in fm.gmatch(s, p, 1, o) do end; touch(key)
+      elseif k == 5 then fm.count(s, p, o); touch(key)
+      elseif k == 6 then for _ in fm.split(s, p, nil, o) do end; touch(key)
+      elseif k == 7 then -- the rex face shares the cache, keyed by cf
+        local cf = ({ nil, 0, "i", 8 })[math.random(4)]
+        rex.find(s, p, 1, cf)
+        touch("rex" .. p .. "\0" .. ((cf == "i" or cf == 8) and 8 or 0))
+      elseif k == 8 then fm.compile(p, o) -- compile never looks the cache up
+      elseif k == 9 then fm.exec(s, p); touch("fm" .. p .. "\0")
+      else
+        cap = math.random(0, 6)
+        fm.cache_size(cap)
+        while #lru > cap do table.remove(lru); evictions = evictions + 1 end
+      end
+      assert.same({ size = #lru, capacity = cap, hits = hits, misses = misses, evictions = evictions },
+        fm.cache_stats(), "step " .. step)
+    end
+  end)
+
   it("counts hits and misses", function()
     local st0 = fm.cache_stats()
     fm.find("abc", "spec-cache-b")
