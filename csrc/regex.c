@@ -145,6 +145,22 @@ static pcre2_general_context *gctx(void) {
 ** ------------------------------------------------------------------- */
 typedef struct fm_regex fm_regex;
 
+/* The cache's front door for fm.find(s, "literal pattern") and friends: a
+   direct-mapped table keyed by the address of the pattern string's bytes.
+   A slot only ever names an object in the cache without options, and its key
+   is that object's own pattern string (r->pat), which the cache table and the
+   object's uservalue keep alive: while the slot is set no other string can
+   live at that address, and Lua interns short strings, so an equal short
+   pattern always arrives with that same address.  A long pattern equal to a
+   cached one but stored elsewhere simply misses here and takes the table
+   lookup.  Eviction clears the slot.  Saves the push/rawget/touserdata of a
+   table lookup on every call (callgrind: see README, regex benchmarks). */
+#define RX_FAST 64 /* slots, a power of two */
+typedef struct rx_slot {
+  const char *pat;
+  fm_regex *r;
+} rx_slot;
+
 typedef struct rx_state {
   pcre2_match_context *mctx;
   pcre2_jit_stack *jstack;
@@ -152,7 +168,13 @@ typedef struct rx_state {
   size_t capacity, size;
   lua_Integer hits, misses, evictions;
   fm_regex *head, *tail; /* LRU list of cached objects, head = most recent */
+  rx_slot fast[RX_FAST];
 } rx_state;
+
+static rx_slot *rx_slotof(rx_state *st, const char *p) {
+  uintptr_t u = (uintptr_t)p;
+  return &st->fast[((u >> 4) ^ (u >> 10)) & (RX_FAST - 1)];
+}
 
 #define RX_DEFAULT_MATCH_LIMIT 1000000u
 #define RX_DEFAULT_DEPTH_LIMIT 1000000u
@@ -539,6 +561,10 @@ static void cache_evict_tail(lua_State *L, rx_state *st) {
   if (r == NULL) return;
   lru_unlink(st, r);
   r->incache = 0;
+  if (rx_slotof(st, r->pat)->r == r) {
+    rx_slotof(st, r->pat)->r = NULL;
+    rx_slotof(st, r->pat)->pat = NULL;
+  }
   st->size--;
   st->evictions++;
   if (r->rex)
@@ -620,6 +646,10 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     lua_rawset(L, sub);
     lru_push(st, r);
     r->incache = 1;
+    if (noopts) {
+      rx_slot *sl = rx_slotof(st, r->pat);
+      sl->pat = r->pat, sl->r = r;
+    }
     st->size++;
     while (st->size > st->capacity)
       cache_evict_tail(L, st);
@@ -652,6 +682,10 @@ static fm_regex *fm_arg(lua_State *L, int pidx, int oidx, int nargs) {
   fm_regex *r;
   if (nargs) lua_settop(L, nargs); /* what we push lands above the args */
   if (lua_type(L, pidx) == LUA_TSTRING) return rx_cached(L, pidx, oidx, 0, 0);
+  if (lua_type(L, pidx) == LUA_TNUMBER) { /* as string.find: "5" */
+    lua_tolstring(L, pidx, NULL);
+    return rx_cached(L, pidx, oidx, 0, 0);
+  }
   r = rx_test_ud(L, pidx);
   if (r == NULL) luaL_typeerror(L, pidx, "string or compiled regex");
   return r;
@@ -676,9 +710,12 @@ static fm_regex *check_self(lua_State *L, int rex) {
 /* ---------------------------------------------------------------------
 ** Argument helpers
 ** ------------------------------------------------------------------- */
+/* a string, or a number converted in place (as string.find and lrexlib's
+   luaL_checklstring take it); one API call on the hot path */
 static const char *rx_subject(lua_State *L, int idx, size_t *n) {
-  if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "string");
-  return lua_tolstring(L, idx, n);
+  const char *s = lua_tolstring(L, idx, n);
+  if (s == NULL) luaL_typeerror(L, idx, "string");
+  return s;
 }
 
 /* init as string.find reads it: 1-based, negative from the end; returns 0
@@ -719,7 +756,10 @@ static int push_caps(lua_State *L, const fm_regex *r, const char *s) {
     push_cap(L, r, s, 0);
     return 1;
   }
-  luaL_checkstack(L, (int)r->ncap, "too many captures");
+  /* a C function starts with LUA_MINSTACK free slots; our callers have
+     used at most 3 of them (start, end, an anchored object) */
+  if (r->ncap > LUA_MINSTACK - 3)
+    luaL_checkstack(L, (int)r->ncap, "too many captures");
   for (uint32_t i = 1; i <= r->ncap; i++)
     push_cap(L, r, s, i);
   return (int)r->ncap;
@@ -812,9 +852,10 @@ nomatch:
 
 static int rx_find(lua_State *L, fm_regex *r, int sidx, int initidx,
                    uint32_t ef, int method) {
-  size_t n, off;
+  size_t n, off = 0;
   const char *s = rx_subject(L, sidx, &n);
-  if (!rx_init(L, initidx, n, &off)) off = SIZE_MAX;
+  if (lua_gettop(L) >= initidx && !rx_init(L, initidx, n, &off))
+    off = SIZE_MAX;
   return rx_find_at(L, r, s, n, off, ef, method);
 }
 
@@ -1306,38 +1347,47 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
 /* find/match/test/exec (s, pattern, [init], [opts]): the arguments are
    read before the cached object is pushed, so no settop is needed */
 static int fm_findfunc(lua_State *L, int method) {
-  size_t n, off = 0;
-  const char *s = rx_subject(L, 1, &n);
+  size_t n, pl, off = 0;
+  const char *s = rx_subject(L, 1, &n), *p;
   int top = lua_gettop(L);
   fm_regex *r;
   if (top >= 3 && !rx_init(L, 3, n, &off)) off = SIZE_MAX;
-  if (top <= 3 && lua_type(L, 2) == LUA_TSTRING) {
-    /* the hot case: string pattern, no options, cached */
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, UV_DEFSUB) == LUA_TUSERDATA) {
-      rx_state *st;
+  if (top <= 3 && (p = lua_tolstring(L, 2, &pl)) != NULL) {
+    /* the hot case: string pattern, no options, cached.  The object is not
+       anchored on the stack: nothing below runs Lua code or compiles, so
+       it stays in the cache (which holds it) for the whole call. */
+    rx_state *st = (rx_state *)lua_touserdata(L, UV_STATE);
+    rx_slot *sl = rx_slotof(st, p);
+    if (sl->pat == p)
+      r = sl->r;
+    else {
+      lua_pushvalue(L, 2);
+      if (lua_rawget(L, UV_DEFSUB) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        goto slow;
+      }
       r = (fm_regex *)lua_touserdata(L, -1);
-      st = r->st;
-      st->hits++;
-      if (st->head != r) {
-        lru_unlink(st, r);
-        lru_push(st, r);
-      }
-      if (r->literal && method == M_FIND && off != SIZE_MAX) {
-        /* a literal: what string.find(s, p, init, true) does */
-        const char *p = rx_litfind(r, s + off, n - off);
-        if (p == NULL) {
-          lua_pushnil(L);
-          return 1;
-        }
-        lua_pushinteger(L, (lua_Integer)(p - s) + 1);
-        lua_pushinteger(L, (lua_Integer)(p - s + r->patlen));
-        return 2;
-      }
-      return rx_find_at(L, r, s, n, off, 0, method);
+      if (r->pat == p) sl->pat = p, sl->r = r;
     }
-    lua_pop(L, 1);
+    st->hits++;
+    if (st->head != r) {
+      lru_unlink(st, r);
+      lru_push(st, r);
+    }
+    if (r->literal && method == M_FIND && off != SIZE_MAX) {
+      /* a literal: what string.find(s, p, init, true) does */
+      const char *at = rx_litfind(r, s + off, n - off);
+      if (at == NULL) {
+        lua_pushnil(L);
+        return 1;
+      }
+      lua_pushinteger(L, (lua_Integer)(at - s) + 1);
+      lua_pushinteger(L, (lua_Integer)(at - s + r->patlen));
+      return 2;
+    }
+    return rx_find_at(L, r, s, n, off, 0, method);
   }
+slow:
   r = fm_arg(L, 2, 4, 0);
   return rx_find_at(L, r, s, n, off, 0, method);
 }

@@ -397,9 +397,17 @@ describe("fm.find, fm.match, fm.test, fm.exec", function()
     assert.same({ 2, 2, n = 2 }, pack(fm.find("aA", "a", 2, "i")))
     assert.is_nil(fm.find("aA", "a", 2))
   end)
-  it("reject a subject that is not a string", function()
-    assert.has_error(function() fm.find(12, "1") end)
+  it("take a number as subject or pattern, as string.find does", function()
+    assert.same(pack(string.find(12345, 34)), pack(fm.find(12345, 34)))
+    assert.same(pack(string.find(12345, "3")), pack(fm.find(12345, "3")))
+    assert.equal("23", fm.match(1234, "2\\d"))
+    assert.is_true(fm.test(2.5, "\\.5"))
+  end)
+  it("reject a subject or pattern that is neither string nor number", function()
+    assert.has_error(function() fm.find({}, "1") end)
+    assert.has_error(function() fm.find(true, "1") end)
     assert.has_error(function() fm.find("x", {}) end)
+    assert.has_error(function() fm.find("x", false) end)
   end)
 end)
 
@@ -525,6 +533,42 @@ describe("the pattern cache", function()
     assert.equal(0, fm.cache_stats().size)
     assert.equal(2, (fm.find("abc", "b")))
     assert.equal(0, fm.cache_stats().size)
+  end)
+
+  it("never answers with an evicted pattern whose string's memory was reused", function()
+    -- fm.find's front door is keyed by the address of the pattern string:
+    -- with a tiny cache and the collector running, freed pattern strings'
+    -- addresses come back for new patterns; every answer must stay right.
+    fm.cache_size(3)
+    for i = 1, 3000 do
+      local p = "k" .. i .. "z"
+      local s = "xx" .. p .. "yy"
+      assert.same({ 3, 2 + #p, n = 2 }, pack(fm.find(s, p)), p)
+      assert.is_nil(fm.find("xxk" .. (i + 1) .. "zyy", p), p)
+      assert.equal(p, fm.match(s, p))
+      assert.is_true(fm.test(s, "^xx" .. p))
+      if i % 97 == 0 then collectgarbage() end
+    end
+  end)
+
+  it("finds long patterns (not interned by Lua) through the cache", function()
+    local a = ("long-pattern-"):rep(5) .. "end"
+    local b = ("long-pattern-"):rep(5) .. ("end"):sub(1, 3) -- equal, another object
+    local s = "<" .. a .. ">"
+    assert.same({ 2, 1 + #a, n = 2 }, pack(fm.find(s, a)))
+    local h = fm.cache_stats().hits
+    assert.same({ 2, 1 + #a, n = 2 }, pack(fm.find(s, b)))
+    assert.same({ 2, 1 + #a, n = 2 }, pack(fm.find(s, a)))
+    assert.equal(h + 2, fm.cache_stats().hits)
+    assert.equal(1, fm.cache_stats().size)
+  end)
+
+  it("counts a hit for every call that found its pattern cached", function()
+    fm.find("abc", "hit-me")
+    local h = fm.cache_stats().hits
+    for _ = 1, 10 do fm.find("abc", "hit-me") end
+    fm.match("abc", "hit-me"); fm.test("abc", "hit-me"); fm.exec("abc", "hit-me")
+    assert.equal(h + 13, fm.cache_stats().hits)
   end)
 
   it("keeps a pattern evicted during gmatch working", function()
