@@ -1861,8 +1861,7 @@ static fm_regex *rex_arg(lua_State *L, int pidx, int cfidx, int loidx) {
 
 static int rex_new(lua_State *L) {
   uint32_t cf;
-  if (lua_type(L, 1) == LUA_TNUMBER) lua_tolstring(L, 1, NULL);
-  luaL_checklstring(L, 1, NULL);
+  luaL_checklstring(L, 1, NULL); /* converts a number in place */
   cf = rex_cf(L, 2);
   rex_lo(L, 3);
   lua_settop(L, 3);
