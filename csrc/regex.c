@@ -325,6 +325,17 @@ static void rx_checkutf(lua_State *L, fm_regex *r, const char *s, size_t n) {
   }
 }
 
+/* With u, a start offset inside a character: PCRE2 leaves the JIT (and
+   NO_UTF_CHECK) undefined there -- it matched "." against a lone
+   continuation byte -- and raises BADUTFOFFSET in the interpreter. */
+static void rx_checkinit(lua_State *L, const fm_regex *r, const char *s,
+                         size_t n, size_t off) {
+  if (r->prevalidate && off < n && ((unsigned char)s[off] & 0xC0) == 0x80)
+    luaL_error(L,
+               "fastmatch: init (byte %I) is inside a UTF-8 character",
+               (lua_Integer)off + 1);
+}
+
 /* ---------------------------------------------------------------------
 ** Compiling
 ** ------------------------------------------------------------------- */
@@ -889,6 +900,7 @@ static int rx_gmatch(lua_State *L, fm_regex *r, int sidx, size_t off,
   size_t n;
   const char *s = lua_tolstring(L, sidx, &n);
   rx_checkutf(L, r, s, n);
+  if (!past) rx_checkinit(L, r, s, n, off);
   lua_pushvalue(L, sidx);
   lua_pushinteger(L, past ? -1 : (lua_Integer)off);
   lua_pushinteger(L, -1);
@@ -1778,6 +1790,45 @@ static const uint8_t *rex_tables(lua_State *L, int idx) {
   return *p;
 }
 
+/* lrexlib checks every argument, in order, before it compiles or matches
+   (checkarg_* in its algo.h); these do the same so that the first bad
+   argument is the one reported, and a find whose init lies past the end
+   returns nil without compiling the pattern. */
+
+/* A subject: a string, or a number converted in place (lrexlib's
+   lua_tolstring); lrexlib's table/userdata subjects with a topointer
+   method are not supported. */
+static void rex_subject(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING:
+    return;
+  case LUA_TNUMBER:
+    lua_tolstring(L, idx, NULL);
+    return;
+  case LUA_TTABLE:
+  case LUA_TUSERDATA:
+    luaL_argerror(L, idx,
+                  "a table or userdata subject (lrexlib's topointer) is not "
+                  "supported by fastmatch.rex");
+    return;
+  default:
+    luaL_typeerror(L, idx, "string, table or userdata");
+  }
+}
+
+/* A pattern: string, number (converted) or compiled object */
+static void rex_pattern(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    lua_tolstring(L, idx, NULL);
+  else if (lua_type(L, idx) != LUA_TSTRING && rx_test_ud(L, idx) == NULL)
+    luaL_typeerror(L, idx, "string or rex_pcre2_regex");
+}
+
+/* lo: nil, a locale name (any string or number) or maketables() tables */
+static void rex_lo(lua_State *L, int idx) {
+  if (!lua_isnoneornil(L, idx) && !lua_isstring(L, idx)) rex_tables(L, idx);
+}
+
 /* The rex pattern argument: string (cached unless lo is given) or object;
    leaves the object on the stack top. */
 static fm_regex *rex_arg(lua_State *L, int pidx, int cfidx, int loidx) {
@@ -1788,7 +1839,7 @@ static fm_regex *rex_arg(lua_State *L, int pidx, int cfidx, int loidx) {
     lua_tolstring(L, pidx, NULL);
     if (loidx && !lua_isnoneornil(L, loidx)) {
       lua_pushinteger(L, cf);
-      if (lua_type(L, loidx) == LUA_TSTRING)
+      if (lua_isstring(L, loidx))
         r = rx_compile(L, pidx, cf, 1, lua_gettop(L), NULL, 0,
                        lua_tostring(L, loidx));
       else
@@ -1807,13 +1858,14 @@ static fm_regex *rex_arg(lua_State *L, int pidx, int cfidx, int loidx) {
 
 static int rex_new(lua_State *L) {
   uint32_t cf;
-  luaL_checklstring(L, 1, NULL);
+  luaL_checklstring(L, 1, NULL); /* converts a number in place */
   cf = rex_cf(L, 2);
+  rex_lo(L, 3);
   lua_settop(L, 3);
   lua_pushinteger(L, cf);
   if (lua_isnil(L, 3))
     rx_compile(L, 1, cf, 1, 4, NULL, 0, NULL);
-  else if (lua_type(L, 3) == LUA_TSTRING)
+  else if (lua_isstring(L, 3))
     rx_compile(L, 1, cf, 1, 4, NULL, 0, lua_tostring(L, 3));
   else
     rx_compile(L, 1, cf, 1, 4, rex_tables(L, 3), 3, NULL);
@@ -1821,32 +1873,47 @@ static int rex_new(lua_State *L) {
 }
 
 /* find/match (s, patt, [init], [cf], [ef], [lo]) */
-static int rex_find(lua_State *L) {
-  fm_regex *r;
-  rx_subject(L, 1, NULL);
-  r = rex_arg(L, 2, 4, 6);
-  return rx_find(L, r, 1, 3, rx_ef(L, 5), M_FIND);
-}
-static int rex_match(lua_State *L) {
-  fm_regex *r;
-  rx_subject(L, 1, NULL);
-  r = rex_arg(L, 2, 4, 6);
-  return rx_find(L, r, 1, 3, rx_ef(L, 5), M_MATCH);
-}
-/* gmatch/split/count (s, patt, [cf], [ef], [lo]) */
-static int rex_gmatch(lua_State *L) {
-  fm_regex *r;
-  rx_subject(L, 1, NULL);
-  r = rex_arg(L, 2, 3, 5);
-  return rx_gmatch(L, r, 1, 0, rx_ef(L, 4), 0);
-}
-static int rex_split(lua_State *L) {
+static int rex_findfunc(lua_State *L, int method) {
+  size_t n, off;
+  const char *s;
   fm_regex *r;
   uint32_t ef;
-  rx_subject(L, 1, NULL);
-  r = rex_arg(L, 2, 3, 5);
-  ef = rx_ef(L, 4);
-  (void)r; /* anchored on the stack; the iterator reads it as upvalue 1 */
+  int ok;
+  rex_subject(L, 1);
+  rex_pattern(L, 2);
+  s = lua_tolstring(L, 1, &n);
+  ok = rx_init(L, 3, n, &off);
+  rex_cf(L, 4);
+  ef = rx_ef(L, 5);
+  rex_lo(L, 6);
+  if (!ok) {
+    lua_pushnil(L);
+    return 1;
+  }
+  r = rex_arg(L, 2, 4, 6);
+  return rx_find_at(L, r, s, n, off, ef, method);
+}
+static int rex_find(lua_State *L) { return rex_findfunc(L, M_FIND); }
+static int rex_match(lua_State *L) { return rex_findfunc(L, M_MATCH); }
+
+/* gmatch/split/count (s, patt, [cf], [ef], [lo]): checked in that order;
+   leaves the object on the stack top */
+static fm_regex *rex_args3(lua_State *L, uint32_t *ef) {
+  rex_subject(L, 1);
+  rex_pattern(L, 2);
+  rex_cf(L, 3);
+  *ef = rx_ef(L, 4);
+  rex_lo(L, 5);
+  return rex_arg(L, 2, 3, 5);
+}
+static int rex_gmatch(lua_State *L) {
+  uint32_t ef;
+  fm_regex *r = rex_args3(L, &ef);
+  return rx_gmatch(L, r, 1, 0, ef, 0);
+}
+static int rex_split(lua_State *L) {
+  uint32_t ef;
+  (void)rex_args3(L, &ef); /* on the stack; the iterator's upvalue 1 */
   lua_pushvalue(L, 1);
   lua_pushinteger(L, 0);
   lua_pushinteger(L, 0);
@@ -1856,17 +1923,28 @@ static int rex_split(lua_State *L) {
   return 1;
 }
 static int rex_count(lua_State *L) {
-  fm_regex *r;
-  rx_subject(L, 1, NULL);
-  r = rex_arg(L, 2, 3, 5);
-  return rx_count(L, r, 1, rx_ef(L, 4));
+  uint32_t ef;
+  fm_regex *r = rex_args3(L, &ef);
+  return rx_count(L, r, 1, ef);
 }
 /* gsub (s, patt, repl, [n], [cf], [ef], [lo]) */
 static int rex_gsub(lua_State *L) {
   fm_regex *r;
-  rx_subject(L, 1, NULL);
+  uint32_t ef;
+  int rt;
+  rex_subject(L, 1);
+  rex_pattern(L, 2);
+  rt = lua_type(L, 3);
+  if (rt != LUA_TSTRING && rt != LUA_TNUMBER && rt != LUA_TTABLE &&
+      rt != LUA_TFUNCTION)
+    luaL_typeerror(L, 3, "string, table or function");
+  if (!lua_isnoneornil(L, 4) && !lua_isfunction(L, 4) && !lua_isnumber(L, 4))
+    luaL_typeerror(L, 4, "number or function");
+  rex_cf(L, 5);
+  ef = rx_ef(L, 6);
+  rex_lo(L, 7);
   r = rex_arg(L, 2, 5, 7);
-  return rx_gsub(L, r, 1, 3, 4, rx_ef(L, 6));
+  return rx_gsub(L, r, 1, 3, 4, ef);
 }
 
 static int rex_flags(lua_State *L) {
@@ -1947,18 +2025,33 @@ static int rex_maketables(lua_State *L) {
   return 1;
 }
 
-/* methods (s, [init], [ef]) */
+/* methods (s, [init], [ef]): checked in lrexlib's order */
+static fm_regex *rexm_args(lua_State *L, uint32_t *ef) {
+  fm_regex *r = check_self(L, 1);
+  rex_subject(L, 2);
+  if (!lua_isnoneornil(L, 3)) luaL_checkinteger(L, 3);
+  *ef = rx_ef(L, 4);
+  return r;
+}
 static int rexm_exec(lua_State *L) {
-  return rx_find(L, check_self(L, 1), 2, 3, rx_ef(L, 4), M_REXEXEC);
+  uint32_t ef;
+  fm_regex *r = rexm_args(L, &ef);
+  return rx_find(L, r, 2, 3, ef, M_REXEXEC);
 }
 static int rexm_tfind(lua_State *L) {
-  return rx_find(L, check_self(L, 1), 2, 3, rx_ef(L, 4), M_TFIND);
+  uint32_t ef;
+  fm_regex *r = rexm_args(L, &ef);
+  return rx_find(L, r, 2, 3, ef, M_TFIND);
 }
 static int rexm_find(lua_State *L) {
-  return rx_find(L, check_self(L, 1), 2, 3, rx_ef(L, 4), M_FIND);
+  uint32_t ef;
+  fm_regex *r = rexm_args(L, &ef);
+  return rx_find(L, r, 2, 3, ef, M_FIND);
 }
 static int rexm_match(lua_State *L) {
-  return rx_find(L, check_self(L, 1), 2, 3, rx_ef(L, 4), M_MATCH);
+  uint32_t ef;
+  fm_regex *r = rexm_args(L, &ef);
+  return rx_find(L, r, 2, 3, ef, M_MATCH);
 }
 
 /* r:dfa_exec(s, [init], [ef], [ovecsize], [wscount]) */
@@ -1971,18 +2064,24 @@ static int rexm_dfa_exec(lua_State *L) {
   lua_Integer ovs = luaL_optinteger(L, 5, 100), wsc = luaL_optinteger(L, 6, 50);
   pcre2_match_data *md;
   int *ws, rc;
-  if (!ok) off = n + 1; /* let PCRE2 report it, as lrexlib would not */
-  if (ovs < 2) ovs = 2;
-  if (wsc < 20) wsc = 20;
-  if (ovs > 65536 * 2 || wsc > (1 << 24)) return luaL_error(L, "too large");
-  md = pcre2_match_data_create((uint32_t)(ovs / 2), gctx());
+  /* lrexlib hands a wscount under PCRE2's minimum (20) to PCRE2, which
+     refuses it; an ovecsize under 2 still gets one pair (PCRE2's minimum)
+     but, full, reports ovecsize / 2 = 0 ends */
+  if (ovs < 0 || ovs > 65535 * 2) /* lrexlib: a (size_t) cast; PCRE2 */
+    ovs = 65535 * 2;                /* gives at most 65535 pairs */
+  if (wsc < 20) {
+    r->lastrc = PCRE2_ERROR_DFA_WSSIZE;
+    return rx_raise(L, r, FM_EOTHER);
+  }
+  if (wsc > (1 << 24)) return luaL_error(L, "too large");
+  md = pcre2_match_data_create(ovs < 2 ? 1u : (uint32_t)(ovs / 2), gctx());
   ws = (int *)fm_malloc((size_t)wsc * sizeof(int));
   if (md == NULL || ws == NULL) {
     if (md) pcre2_match_data_free(md);
     fm_free(ws);
     return luaL_error(L, "malloc failed");
   }
-  if (!ok)
+  if (!ok) /* init past the end: nil, as find does (lrexlib raises) */
     rc = PCRE2_ERROR_NOMATCH;
   else
     rc = pcre2_dfa_match(r->code, (PCRE2_SPTR)s, n, off, ef, md, r->st->mctx,
@@ -2056,15 +2155,16 @@ static int rexm_patterninfo(lua_State *L) {
            {NULL, 0, 0}};
   fm_regex *r = check_self(L, 1);
   lua_newtable(L);
+  /* floats, as lrexlib pushes them (lua_pushnumber): tostring gives "2.0" */
   for (int i = 0; f[i].name; i++) {
     if (f[i].issize) {
       size_t v = 0;
       if (pcre2_pattern_info(r->code, f[i].what, &v) != 0) continue;
-      lua_pushinteger(L, (lua_Integer)v);
+      lua_pushnumber(L, (lua_Number)v);
     } else {
       uint32_t v = 0;
       if (pcre2_pattern_info(r->code, f[i].what, &v) != 0) continue;
-      lua_pushinteger(L, v);
+      lua_pushnumber(L, (lua_Number)v);
     }
     lua_setfield(L, -2, f[i].name);
   }

@@ -444,6 +444,54 @@ describe("the pattern cache", function()
     assert.equal(1024, fm.cache_stats().capacity)
   end)
 
+  it("counts as an LRU model predicts, over generated calls of both faces and capacity changes", function()
+    local rex = require "fastmatch.rex"
+    math.randomseed(20261125)
+    local cap = 5
+    fm.cache_size(0)
+    fm.cache_size(cap)
+    local st0 = fm.cache_stats()
+    local lru, hits, misses, evictions = {}, st0.hits, st0.misses, st0.evictions
+    local function touch(key) -- a lookup: hit moves to the front, miss inserts
+      for i, k in ipairs(lru) do
+        if k == key then
+          table.insert(lru, 1, table.remove(lru, i))
+          hits = hits + 1
+          return
+        end
+      end
+      misses = misses + 1
+      if cap > 0 then table.insert(lru, 1, key) end
+      while #lru > cap do table.remove(lru); evictions = evictions + 1 end
+    end
+    local PATS = { "m-a", "m-b+", "m-(c)", "m-d|e", "m-x*", "lit" }
+    local s = "m-a m-bb m-c lit"
+    for step = 1, 2000 do
+      local p, o = PATS[math.random(#PATS)], ({ nil, "", "i", "m" })[math.random(4)]
+      local key = "fm" .. p .. "\0" .. (o or "") -- nil and "" options share an entry
+      local k = math.random(10)
+      if k == 1 then fm.find(s, p); touch("fm" .. p .. "\0")
+      elseif k == 2 then fm.test(s, p, nil, o); touch(key)
+      elseif k == 3 then fm.gsub(s, p, "x", nil, o); touch(key)
+      elseif k == 4 then for _ in fm.gmatch(s, p, 1, o) do end; touch(key)
+      elseif k == 5 then fm.count(s, p, o); touch(key)
+      elseif k == 6 then for _ in fm.split(s, p, nil, o) do end; touch(key)
+      elseif k == 7 then -- the rex face shares the cache, keyed by cf
+        local cf = ({ nil, 0, "i", 8 })[math.random(4)]
+        rex.find(s, p, 1, cf)
+        touch("rex" .. p .. "\0" .. ((cf == "i" or cf == 8) and 8 or 0))
+      elseif k == 8 then fm.compile(p, o) -- compile never looks the cache up
+      elseif k == 9 then fm.exec(s, p); touch("fm" .. p .. "\0")
+      else
+        cap = math.random(0, 6)
+        fm.cache_size(cap)
+        while #lru > cap do table.remove(lru); evictions = evictions + 1 end
+      end
+      assert.same({ size = #lru, capacity = cap, hits = hits, misses = misses, evictions = evictions },
+        fm.cache_stats(), "step " .. step)
+    end
+  end)
+
   it("counts hits and misses", function()
     local st0 = fm.cache_stats()
     fm.find("abc", "spec-cache-b")
@@ -630,5 +678,117 @@ describe("the matcher interface", function()
     assert.has_error(function() a.find(require("fastmatch.rex").new("x"), "x") end)
     assert.is_nil(a.nosuchfield)
     assert.same({ 2, 2 }, { fm.find("xab", fm.compile("a"), 2) })
+  end)
+end)
+
+-- Where the issue says fm follows Lua (init as string.find, Lua 5.4's
+-- empty-match rule in gmatch/gsub/count, %0-%9 and %% templates, table and
+-- function replacements with false/nil keeping the match), compare with
+-- Lua's own string library over generated Lua patterns and their PCRE2
+-- translations (opts "s": Lua's '.' takes a newline; '$' becomes \z; an
+-- anchoring '^' in find/match becomes \G, which holds at init as Lua's '^'
+-- does).  Frontier patterns are left out: PCRE2 10.42's start-of-match
+-- optimisation misses (?<!a)(?=a)([^a]*?)a, lrexlib and the JIT alike.
+describe("fm against Lua's string library", function()
+  local seed = tonumber(os.getenv("FM_SEED")) or 20261125
+  print(("fm vs string library seed: %d (set FM_SEED to change)"):format(seed))
+  math.randomseed(seed)
+  local CLASSES = { { "a", "a" }, { "b", "b" }, { "x", "x" }, { ".", "." }, { "[a-c]", "[a-c]" },
+    { "[^a]", "[^a]" }, { "%d", "[0-9]" }, { "%s", "[ \t\n\v\f\r]" }, { "\0", "\\x00" }, { "\255", "\\xff" },
+    { "%.", "\\." } }
+  local QUANTS = { { "", "" }, { "", "" }, { "*", "*" }, { "+", "+" }, { "?", "?" }, { "-", "*?" } }
+  local ALPHA = { "a", "b", "c", "x", "\n", "\0", "\255", " ", "1", "." }
+  local function gen(anchor)
+    local lua, pcre = {}, {}
+    for i = 1, math.random(1, 3) do
+      local c, q = CLASSES[math.random(#CLASSES)], QUANTS[math.random(#QUANTS)]
+      lua[i], pcre[i] = c[1] .. q[1], c[2] .. q[2]
+      if math.random() < 0.25 then lua[i], pcre[i] = "(" .. lua[i] .. ")", "(" .. pcre[i] .. ")" end
+    end
+    local l, p = table.concat(lua), table.concat(pcre)
+    if anchor and math.random() < 0.3 then l, p = "^" .. l, "\\G" .. p end
+    if math.random() < 0.2 then l, p = l .. "$", p .. "\\z" end
+    return l, p
+  end
+  local function subject()
+    local t = {}
+    for i = 1, math.random(0, 8) do t[i] = ALPHA[math.random(#ALPHA)] end
+    return table.concat(t)
+  end
+  local function all(iter)
+    local out = {}
+    for _ = 1, 100 do
+      local r = pack(iter())
+      if r[1] == nil then break end
+      out[#out + 1] = r
+    end
+    return out
+  end
+  local function first2(a, b) return a, b end
+  local cases = {}
+  for i = 1, 600 do
+    local s = subject()
+    local inits = { 1, 0, -1, -2, -100, #s, #s + 1, #s + 2, 2, math.maxinteger, math.mininteger }
+    local c = { s = s, init = inits[math.random(#inits)] }
+    c.lfind, c.pfind = gen(true)
+    c.lpat, c.ppat = gen(false)
+    cases[i] = c
+  end
+
+  it("find, match and test read init as string.find does", function()
+    for _, c in ipairs(cases) do
+      local s, l, p, init = c.s, c.lfind, c.pfind, c.init
+      local d = ("lua %q pcre %q subject %q init %s"):format(l, p, s, init)
+      assert.same(pack(s:find(l, init)), pack(fm.find(s, p, init, "s")), d)
+      assert.same(pack(s:find(l, init)), pack(fm.compile(p, "s"):find(s, init)), d)
+      assert.same(pack(s:match(l, init)), pack(fm.match(s, p, init, "s")), d)
+      assert.equal(s:find(l, init) ~= nil, fm.test(s, p, init, "s"), d)
+    end
+  end)
+
+  it("gmatch (with init) follows Lua 5.4's empty-match rule", function()
+    for _, c in ipairs(cases) do
+      local s, l, p, init = c.s, c.lpat, c.ppat, c.init
+      local d = ("lua %q pcre %q subject %q init %s"):format(l, p, s, init)
+      assert.same(all(s:gmatch(l, init)), all(fm.gmatch(s, p, init, "s")), d)
+      assert.same(all(s:gmatch(l, init)), all(fm.compile(p, "s"):gmatch(s, init)), d)
+    end
+  end)
+
+  it("gsub and count agree for %0-%9 and %% templates, n, tables and functions", function()
+    local reps = { "[%0]", "%1", "<%1%1>", "%%", "x", "" }
+    local tbl = { a = "A", b = false, x = 1 }
+    local function fn(a, b)
+      if a == "a" then return nil elseif a == "b" then return false end
+      return "<" .. tostring(a) .. tostring(b) .. ">"
+    end
+    for _, c in ipairs(cases) do
+      local s, l, p = c.s, c.lpat, c.ppat
+      local d = ("lua %q pcre %q subject %q"):format(l, p, s)
+      local rep = reps[math.random(#reps)]
+      local n = ({ nil, 0, 1, 2, -1 })[math.random(5)]
+      -- %1 with no group is the whole match in both
+      assert.same(pack(s:gsub(l, rep, n)), pack(first2(fm.gsub(s, p, rep, n, "s"))), d .. " repl " .. rep)
+      assert.same(pack(s:gsub(l, tbl)), pack(first2(fm.gsub(s, p, tbl, nil, "s"))), d .. " table")
+      assert.same(pack(s:gsub(l, fn)), pack(first2(fm.gsub(s, p, fn, nil, "s"))), d .. " function")
+      assert.equal(select(2, s:gsub(l, "")), fm.count(s, p, "s"), d)
+    end
+  end)
+
+  it("gsub counts matches and substitutions apart: false/nil keeps the match", function()
+    assert.same({ "aXc", 3, 1, n = 3 },
+      pack(fm.gsub("abc", "\\w", function(x) if x == "b" then return "X" end end)))
+    assert.same({ "aXc", 3, 1, n = 3 }, pack(fm.gsub("abc", "\\w", { a = false, b = "X" })))
+  end)
+end)
+
+describe("UTF-8 init with u", function()
+  it("raises in gmatch when init falls inside a character", function()
+    local ok, err = pcall(fm.gmatch, "éa", ".", 2, "u")
+    assert.is_false(ok)
+    assert.matches("fastmatch: init (byte 2) is inside a UTF-8 character", err, 1, true)
+    local out = {}
+    for c in fm.gmatch("éa", ".", 3, "u") do out[#out + 1] = c end
+    assert.same({ "a" }, out)
   end)
 end)
