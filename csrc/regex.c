@@ -249,7 +249,8 @@ static int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                    uint32_t ef) {
   int rc;
   if (ef == 0) {
-    if (n - off < r->minlen) return 0;
+    /* unvalidated UTF (rex): PCRE2 must see the subject to report bad UTF */
+    if (n - off < r->minlen && !(r->utf && !r->prevalidate)) return 0;
     if (r->literal) {
       const char *p = rx_litfind(r, s + off, n - off);
       if (p == NULL) return 0;
@@ -795,6 +796,7 @@ static int rx_find_at(lua_State *L, fm_regex *r, const char *s, size_t n,
   int rc;
   if (off == SIZE_MAX) goto nomatch;
   rx_checkutf(L, r, s, n);
+  rx_checkinit(L, r, s, n, off);
   rc = rx_exec(r, s, n, off, ef);
   if (rc == 0) goto nomatch;
   if (rc < 0) return rx_raise(L, r, rc);

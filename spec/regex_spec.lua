@@ -791,4 +791,15 @@ describe("UTF-8 init with u", function()
     for c in fm.gmatch("éa", ".", 3, "u") do out[#out + 1] = c end
     assert.same({ "a" }, out)
   end)
+  it("raises in find, match, test and exec when init falls inside a character", function()
+    for _, f in ipairs({ fm.find, fm.match, fm.test, fm.exec }) do
+      local ok, err = pcall(f, "éa", ".", 2, "u")
+      assert.is_false(ok)
+      assert.matches("fastmatch: init (byte 2) is inside a UTF-8 character", err, 1, true)
+    end
+    assert.same({ 3, 3, n = 2 }, pack(fm.find("éa", ".", 3, "u")))
+    local re = fm.compile("a", "u")
+    assert.has_error(function() re:find("éa", 2) end)
+    assert.same({ 3, 3, n = 2 }, pack(re:find("éa", 3)))
+  end)
 end)
