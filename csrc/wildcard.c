@@ -1314,14 +1314,97 @@ static int set_gc(lua_State *L) {
   return 0;
 }
 
-/* ---- string helpers: no pattern syntax, no copies ---- */
+/* ---- string helpers: no pattern syntax, no copies ----
+   "Caseless" means what it means for a wildcard: ASCII folding, and
+   Unicode simple folding for non-ASCII letters.  ASCII letters fold only to
+   ASCII letters and uncased characters only to themselves, so the Unicode
+   path is taken only when the needle holds a non-ASCII letter; it then
+   compares characters (as a wildcard "*needle*" would), decoded in place. */
+
+/* Whether s[0..n) holds a non-ASCII character that has case variants. */
+static int has_cased_nonascii(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t l;
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    l = u8len(s + i, n - i);
+    if (l > 1 && cased_cp(u8code(s + i, l))) return 1;
+    i += l;
+  }
+  return 0;
+}
+
+/* Match the characters of p[0..m), folded, at boundary i of s[0..n):
+   the offset after them, or FM_NOTFOUND. */
+static size_t ufold_fwd(const unsigned char *s, size_t n, size_t i,
+                        const unsigned char *p, size_t m) {
+  size_t j = 0;
+  while (j < m) {
+    size_t lp, ls;
+    if (i >= n) return FM_NOTFOUND;
+    lp = u8len(p + j, m - j);
+    ls = u8len(s + i, n - i);
+    if (fold(u8code(p + j, lp)) != fold(u8code(s + i, ls))) return FM_NOTFOUND;
+    i += ls, j += lp;
+  }
+  return i;
+}
+
+/* The same backwards: p's characters ending at boundary j of s; the start
+   offset, or FM_NOTFOUND. */
+static size_t ufold_bwd(const unsigned char *s, size_t j,
+                        const unsigned char *p, size_t m) {
+  while (m > 0) {
+    size_t sp, ss;
+    if (j == 0) return FM_NOTFOUND;
+    sp = u8back(p, m);
+    ss = u8back(s, j);
+    if (fold(u8code(p + sp, m - sp)) != fold(u8code(s + ss, j - ss)))
+      return FM_NOTFOUND;
+    j = ss, m = sp;
+  }
+  return j;
+}
+
+/* First boundary of s where p's characters match folded, or FM_NOTFOUND. */
+static size_t ufold_find(const unsigned char *s, size_t n,
+                         const unsigned char *p, size_t m) {
+  size_t x = 0;
+  if (m == 0) return 0;
+  while (x < n) {
+    if (p[0] < 0x80) { /* an ASCII first char matches only ASCII: jump */
+      size_t r = fm_isearch((const char *)s + x, n - x, (const char *)p, 1);
+      if (r == FM_NOTFOUND) return FM_NOTFOUND;
+      x += r;
+    } else { /* a non-ASCII one starts with a lead byte */
+      while (x < n && s[x] < 0xC2)
+        x++;
+      if (x >= n) return FM_NOTFOUND;
+    }
+    if (ufold_fwd(s, n, x, p, m) != FM_NOTFOUND) return x;
+    x += u8len(s + x, n - x);
+  }
+  return FM_NOTFOUND;
+}
+
+#define UCASE(p, m) has_cased_nonascii((const unsigned char *)(p), (m))
+#define U8(s) ((const unsigned char *)(s))
+
 static int l_startswith(lua_State *L) {
   size_t n, m;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  int ci = lua_toboolean(L, 3);
-  lua_pushboolean(L,
-                  m <= n && (ci ? fm_iequal(s, p, m) : memcmp(s, p, m) == 0));
+  int r;
+  if (!lua_toboolean(L, 3))
+    r = m <= n && memcmp(s, p, m) == 0;
+  else if (m <= n && fm_iequal(s, p, m))
+    r = 1;
+  else
+    r = UCASE(p, m) && ufold_fwd(U8(s), n, 0, U8(p), m) != FM_NOTFOUND;
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -1329,9 +1412,14 @@ static int l_endswith(lua_State *L) {
   size_t n, m;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  int ci = lua_toboolean(L, 3);
-  lua_pushboolean(L, m <= n && (ci ? fm_iequal(s + n - m, p, m)
-                                   : memcmp(s + n - m, p, m) == 0));
+  int r;
+  if (!lua_toboolean(L, 3))
+    r = m <= n && memcmp(s + n - m, p, m) == 0;
+  else if (m <= n && fm_iequal(s + n - m, p, m))
+    r = 1;
+  else
+    r = UCASE(p, m) && ufold_bwd(U8(s), n, U8(p), m) != FM_NOTFOUND;
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -1339,7 +1427,12 @@ static int l_contains(lua_State *L) {
   size_t n, m, r;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  r = lua_toboolean(L, 3) ? fm_isearch(s, n, p, m) : fm_search(s, n, p, m);
+  if (!lua_toboolean(L, 3))
+    r = fm_search(s, n, p, m);
+  else if (UCASE(p, m))
+    r = ufold_find(U8(s), n, U8(p), m);
+  else
+    r = fm_isearch(s, n, p, m);
   if (r == FM_NOTFOUND)
     lua_pushnil(L);
   else
@@ -1347,11 +1440,18 @@ static int l_contains(lua_State *L) {
   return 1;
 }
 
+/* Equal under folding: with no non-ASCII letter in b, a must have none
+   either, and ASCII folding byte by byte is the whole answer. */
 static int l_iequals(lua_State *L) {
   size_t n, m;
   const char *a = luaL_checklstring(L, 1, &n);
   const char *b = luaL_checklstring(L, 2, &m);
-  lua_pushboolean(L, n == m && fm_iequal(a, b, n));
+  int r;
+  if (n == m && fm_iequal(a, b, n))
+    r = 1;
+  else
+    r = UCASE(b, m) && ufold_fwd(U8(a), n, 0, U8(b), m) == n;
+  lua_pushboolean(L, r);
   return 1;
 }
 
