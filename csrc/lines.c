@@ -386,9 +386,8 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
   if (forcount && lua_type(L, arg) != LUA_TTABLE) { /* count_lines(src, m) */
     lua_pushvalue(L, arg);
   } else {
-    static const char *const known[] = {"buffer", "max_line",     "crlf",
-                                        "filter", "keep_newline", "lineno",
-                                        NULL};
+    static const char *const known[] = {
+        "buffer", "max_line", "crlf", "filter", "keep_newline", "lineno", NULL};
     luaL_checktype(L, arg, LUA_TTABLE);
     fm_checkopts(L, arg, known);
     if (lua_getfield(L, arg, "buffer") != LUA_TNIL) {

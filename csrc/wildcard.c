@@ -1374,8 +1374,35 @@ static int set_gc(lua_State *L) {
    path is taken only when the needle holds a non-ASCII letter; it then
    compares characters (as a wildcard "*needle*" would), decoded in place. */
 
+/* The Unicode paths stay out of line: inlined, they made every call of the
+   helpers pay for a bigger stack frame. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* Whether s[0..n) is all ASCII (the usual needle): OR it together in words,
+   the last one overlapping, and test the high bits once. */
+static inline int is_ascii(const unsigned char *s, size_t n) {
+  uint64_t acc = 0, w;
+  uint32_t h;
+  size_t i;
+  if (n >= 8) {
+    for (i = 0; i + 8 <= n; i += 8)
+      memcpy(&w, s + i, 8), acc |= w;
+    memcpy(&w, s + n - 8, 8), acc |= w;
+  } else if (n >= 4) {
+    memcpy(&h, s, 4), acc = h;
+    memcpy(&h, s + n - 4, 4), acc |= h;
+  } else
+    for (i = 0; i < n; i++)
+      acc |= s[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
 /* Whether s[0..n) holds a non-ASCII character that has case variants. */
-static int has_cased_nonascii(const unsigned char *s, size_t n) {
+static NOINLINE int has_cased_nonascii(const unsigned char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     size_t l;
@@ -1392,8 +1419,8 @@ static int has_cased_nonascii(const unsigned char *s, size_t n) {
 
 /* Match the characters of p[0..m), folded, at boundary i of s[0..n):
    the offset after them, or FM_NOTFOUND. */
-static size_t ufold_fwd(const unsigned char *s, size_t n, size_t i,
-                        const unsigned char *p, size_t m) {
+static NOINLINE size_t ufold_fwd(const unsigned char *s, size_t n, size_t i,
+                                 const unsigned char *p, size_t m) {
   size_t j = 0;
   while (j < m) {
     size_t lp, ls;
@@ -1408,8 +1435,8 @@ static size_t ufold_fwd(const unsigned char *s, size_t n, size_t i,
 
 /* The same backwards: p's characters ending at boundary j of s; the start
    offset, or FM_NOTFOUND. */
-static size_t ufold_bwd(const unsigned char *s, size_t j,
-                        const unsigned char *p, size_t m) {
+static NOINLINE size_t ufold_bwd(const unsigned char *s, size_t j,
+                                 const unsigned char *p, size_t m) {
   while (m > 0) {
     size_t sp, ss;
     if (j == 0) return FM_NOTFOUND;
@@ -1451,8 +1478,8 @@ static size_t ufold_kmp(const unsigned char *s, size_t n, size_t x,
 }
 
 /* First boundary of s where p's characters match folded, or FM_NOTFOUND. */
-static size_t ufold_find(const unsigned char *s, size_t n,
-                         const unsigned char *p, size_t m) {
+static NOINLINE size_t ufold_find(const unsigned char *s, size_t n,
+                                  const unsigned char *p, size_t m) {
   size_t x = 0;
   int misses = 0;
   if (m == 0) return 0;
@@ -1477,7 +1504,9 @@ static size_t ufold_find(const unsigned char *s, size_t n,
   return FM_NOTFOUND;
 }
 
-#define UCASE(p, m) has_cased_nonascii((const unsigned char *)(p), (m))
+#define UCASE(p, m)                                                            \
+  (!is_ascii((const unsigned char *)(p), (m)) &&                               \
+   has_cased_nonascii((const unsigned char *)(p), (m)))
 #define U8(s) ((const unsigned char *)(s))
 
 static int l_startswith(lua_State *L) {
