@@ -4,6 +4,7 @@
 ** size_t argument checks).
 */
 #include <limits.h>
+#include <string.h>
 #include <time.h>
 
 #include "lauxlib.h"
@@ -53,6 +54,24 @@ void fm_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
   if (ismatcher) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, FM_MATCHER_FIELD);
+  }
+}
+
+/* Raise for a key of the options table at arg that is not in known (a
+   NULL-terminated list): a misspelt option is a programming mistake, and
+   ignoring it would silently change the result. */
+void fm_checkopts(lua_State *L, int arg, const char *const known[]) {
+  lua_pushnil(L);
+  while (lua_next(L, arg) != 0) {
+    const char *const *k = known;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (; *k != NULL; k++)
+        if (strcmp(*k, lua_tostring(L, -1)) == 0) break;
+    if (lua_type(L, -1) != LUA_TSTRING || *k == NULL) {
+      lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
+      luaL_argerror(L, arg, lua_tostring(L, -1));
+    }
   }
 }
 

@@ -237,6 +237,9 @@ void fm_setfuncs(lua_State *L, const luaL_Reg *l);
    matcher mark when ismatcher; leaves it on the stack. */
 void fm_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                  const luaL_Reg *meta, int ismatcher);
+/* Raise "unknown option 'x'" (an argument error at arg) for a key of the
+   options table at arg missing from known, a NULL-terminated list. */
+void fm_checkopts(lua_State *L, int arg, const char *const known[]);
 /* Lua integer argument as a size_t, raising when it does not fit. */
 size_t fm_checksize(lua_State *L, int arg);
 size_t fm_optsize(lua_State *L, int arg, size_t def);

@@ -386,7 +386,10 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
   if (forcount && lua_type(L, arg) != LUA_TTABLE) { /* count_lines(src, m) */
     lua_pushvalue(L, arg);
   } else {
+    static const char *const known[] = {
+        "buffer", "max_line", "crlf", "filter", "keep_newline", "lineno", NULL};
     luaL_checktype(L, arg, LUA_TTABLE);
+    fm_checkopts(L, arg, known);
     if (lua_getfield(L, arg, "buffer") != LUA_TNIL) {
       int isint;
       lua_Integer b = lua_tointegerx(L, -1, &isint);
@@ -532,7 +535,12 @@ static int l_count_lines(lua_State *L) {
       lua_getiuservalue(L, obj, UV_FILTER);
       lua_pushlstring(L, ln.s, ln.len);
       lua_pushinteger(L, (lua_Integer)it->r.lineno);
-      lua_call(L, 2, 1);
+      /* protected: a file opened from a path is closed before the filter's
+         error goes on (no for loop closes this one) */
+      if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        lines_release(it, 0);
+        return lua_error(L);
+      }
       if (it->closed)
         return luaL_error(L, "fastmatch: line iterator is closed");
       count += lua_toboolean(L, -1);

@@ -122,6 +122,46 @@ static int cased_cp(uint32_t c) {
 }
 
 /* ---------------------------------------------------------------------
+** Knuth-Morris-Pratt over folded code points.  A umode literal is found by
+** trying each candidate start, which is fastest on real text; a hostile
+** subject ("ää...ä" against "*ää...äb*") would make that O(n*m), so after a
+** few failed candidates the search hands over to KMP: one pass over the
+** subject's characters, whatever the input.
+** ------------------------------------------------------------------- */
+#define KMP_AFTER 8 /* failed candidates before the handover */
+
+/* f[k]: length of the longest proper border of a[0..k]. */
+static void kmp_build(const uint32_t *a, size_t m, uint32_t *f) {
+  size_t k, q = 0;
+  if (m == 0) return;
+  f[0] = 0;
+  for (k = 1; k < m; k++) {
+    while (q > 0 && a[k] != a[q])
+      q = f[q - 1];
+    if (a[k] == a[q]) q++;
+    f[k] = (uint32_t)q;
+  }
+}
+
+/* The end of the first occurrence of the folded characters a[0..m) in
+   s[from..n), from a character boundary; or FM_NOTFOUND. */
+static size_t kmp_find(const uint32_t *a, const uint32_t *f, size_t m,
+                       const unsigned char *s, size_t n, size_t from) {
+  size_t i = from, q = 0;
+  if (m == 0) return from;
+  while (i < n) {
+    size_t l = u8len(s + i, n - i);
+    uint32_t c = fold(u8code(s + i, l));
+    while (q > 0 && c != a[q])
+      q = f[q - 1];
+    if (c == a[q]) q++;
+    i += l;
+    if (q == m) return i;
+  }
+  return FM_NOTFOUND;
+}
+
+/* ---------------------------------------------------------------------
 ** The plan.
 ** ------------------------------------------------------------------- */
 enum { A_LIT, A_ANY };
@@ -147,7 +187,8 @@ struct fm_wcplan {
   int nstars, lead, trail; /* '*' count; pattern starts / ends with '*' */
   char *lit;               /* unescaped literal bytes, all atoms */
   size_t nlit;
-  uint32_t *cps; /* umode: folded codes of the literal characters */
+  uint32_t *cps;  /* umode: folded codes of the literal characters */
+  uint32_t *fail; /* umode: KMP failure links of each literal atom's cps */
   atom *atoms;
   size_t natoms;
   seg *segs;
@@ -163,6 +204,7 @@ void fm_wc_free(fm_wcplan *p) {
   if (p == NULL) return;
   fm_free(p->lit);
   fm_free(p->cps);
+  fm_free(p->fail);
   fm_free(p->atoms);
   fm_free(p->segs);
   fm_free(p);
@@ -260,6 +302,12 @@ static int analyse(fm_wcplan *p) {
       }
       a->off = start, a->len = ncp - start;
     }
+    p->fail = fm_malloc((ncp + 1) * sizeof(uint32_t));
+    if (p->fail == NULL) return 0;
+    for (k = 0; k < p->natoms; k++)
+      if (p->atoms[k].type == A_LIT)
+        kmp_build(p->cps + p->atoms[k].off, p->atoms[k].len,
+                  p->fail + p->atoms[k].off);
   }
   p->minlen = 0;
   for (k = 0; k < p->natoms; k++)
@@ -415,8 +463,10 @@ static size_t seg_find(const fm_wcplan *p, const seg *g, const unsigned char *s,
                        size_t n, size_t from) {
   size_t x, e;
   if (p->umode && g->first == g->a0) { /* starts with a folded literal */
-    uint32_t c0 = p->cps[p->atoms[g->first].off];
+    const atom *a = &p->atoms[g->first];
+    uint32_t c0 = p->cps[a->off];
     char ch = (char)c0;
+    int misses = 0;
     for (x = from; x < n; x++) {
       if (c0 < 0x80) { /* an ASCII letter matches only ASCII: SIMD jump */
         size_t r = fm_isearch((const char *)s + x, n - x, &ch, 1);
@@ -428,6 +478,9 @@ static size_t seg_find(const fm_wcplan *p, const seg *g, const unsigned char *s,
         if (x >= n) return FM_NOTFOUND;
       } else if (!u8boundary(s, n, x))
         continue;
+      /* x is a candidate start, so a character boundary */
+      if (g->na == 1 && ++misses > KMP_AFTER)
+        return kmp_find(p->cps + a->off, p->fail + a->off, a->len, s, n, x);
       if ((e = seg_fwd(p, g, s, n, x)) != FM_NOTFOUND) return e;
     }
     return FM_NOTFOUND;
@@ -1314,14 +1367,160 @@ static int set_gc(lua_State *L) {
   return 0;
 }
 
-/* ---- string helpers: no pattern syntax, no copies ---- */
+/* ---- string helpers: no pattern syntax, no copies ----
+   "Caseless" means what it means for a wildcard: ASCII folding, and
+   Unicode simple folding for non-ASCII letters.  ASCII letters fold only to
+   ASCII letters and uncased characters only to themselves, so the Unicode
+   path is taken only when the needle holds a non-ASCII letter; it then
+   compares characters (as a wildcard "*needle*" would), decoded in place. */
+
+/* The Unicode paths stay out of line: inlined, they made every call of the
+   helpers pay for a bigger stack frame. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* Whether s[0..n) is all ASCII (the usual needle): OR it together in words,
+   the last one overlapping, and test the high bits once. */
+static inline int is_ascii(const unsigned char *s, size_t n) {
+  uint64_t acc = 0, w;
+  uint32_t h;
+  size_t i;
+  if (n >= 8) {
+    for (i = 0; i + 8 <= n; i += 8)
+      memcpy(&w, s + i, 8), acc |= w;
+    memcpy(&w, s + n - 8, 8), acc |= w;
+  } else if (n >= 4) {
+    memcpy(&h, s, 4), acc = h;
+    memcpy(&h, s + n - 4, 4), acc |= h;
+  } else
+    for (i = 0; i < n; i++)
+      acc |= s[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* Whether s[0..n) holds a non-ASCII character that has case variants. */
+static NOINLINE int has_cased_nonascii(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t l;
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    l = u8len(s + i, n - i);
+    if (l > 1 && cased_cp(u8code(s + i, l))) return 1;
+    i += l;
+  }
+  return 0;
+}
+
+/* Match the characters of p[0..m), folded, at boundary i of s[0..n):
+   the offset after them, or FM_NOTFOUND. */
+static NOINLINE size_t ufold_fwd(const unsigned char *s, size_t n, size_t i,
+                                 const unsigned char *p, size_t m) {
+  size_t j = 0;
+  while (j < m) {
+    size_t lp, ls;
+    if (i >= n) return FM_NOTFOUND;
+    lp = u8len(p + j, m - j);
+    ls = u8len(s + i, n - i);
+    if (fold(u8code(p + j, lp)) != fold(u8code(s + i, ls))) return FM_NOTFOUND;
+    i += ls, j += lp;
+  }
+  return i;
+}
+
+/* The same backwards: p's characters ending at boundary j of s; the start
+   offset, or FM_NOTFOUND. */
+static NOINLINE size_t ufold_bwd(const unsigned char *s, size_t j,
+                                 const unsigned char *p, size_t m) {
+  while (m > 0) {
+    size_t sp, ss;
+    if (j == 0) return FM_NOTFOUND;
+    sp = u8back(p, m);
+    ss = u8back(s, j);
+    if (fold(u8code(p + sp, m - sp)) != fold(u8code(s + ss, j - ss)))
+      return FM_NOTFOUND;
+    j = ss, m = sp;
+  }
+  return j;
+}
+
+/* KMP (see above) for ufold_find, from boundary x: folds p into a buffer
+   (on the stack when short).  The start of the match, FM_NOTFOUND, or
+   FM_NOTFOUND - 1 when out of memory. */
+static size_t ufold_kmp(const unsigned char *s, size_t n, size_t x,
+                        const unsigned char *p, size_t m) {
+  uint32_t sa[128], sf[128], *a = sa, *f = sf;
+  size_t np = 0, j, e;
+  for (j = 0; j < m; j += u8len(p + j, m - j))
+    np++;
+  if (np > 128) {
+    if ((a = fm_malloc(2 * np * sizeof(uint32_t))) == NULL)
+      return FM_NOTFOUND - 1;
+    f = a + np;
+  }
+  for (j = 0, np = 0; j < m; np++) {
+    size_t l = u8len(p + j, m - j);
+    a[np] = fold(u8code(p + j, l));
+    j += l;
+  }
+  kmp_build(a, np, f);
+  e = kmp_find(a, f, np, s, n, x);
+  if (a != sa) fm_free(a);
+  if (e == FM_NOTFOUND) return e;
+  for (j = 0; j < np; j++) /* back over the np characters matched */
+    e = u8back(s, e);
+  return e;
+}
+
+/* First boundary of s where p's characters match folded, or FM_NOTFOUND. */
+static NOINLINE size_t ufold_find(const unsigned char *s, size_t n,
+                                  const unsigned char *p, size_t m) {
+  size_t x = 0;
+  int misses = 0;
+  if (m == 0) return 0;
+  while (x < n) {
+    if (p[0] < 0x80) { /* an ASCII first char matches only ASCII: jump */
+      size_t r = fm_isearch((const char *)s + x, n - x, (const char *)p, 1);
+      if (r == FM_NOTFOUND) return FM_NOTFOUND;
+      x += r;
+    } else { /* a non-ASCII one starts with a lead byte */
+      while (x < n && s[x] < 0xC2)
+        x++;
+      if (x >= n) return FM_NOTFOUND;
+    }
+    if (++misses > KMP_AFTER) { /* x is a candidate, so a boundary */
+      size_t r = ufold_kmp(s, n, x, p, m);
+      if (r != FM_NOTFOUND - 1) return r;
+      misses = INT_MIN; /* no memory for it: go on trying candidates */
+    }
+    if (ufold_fwd(s, n, x, p, m) != FM_NOTFOUND) return x;
+    x += u8len(s + x, n - x);
+  }
+  return FM_NOTFOUND;
+}
+
+#define UCASE(p, m)                                                            \
+  (!is_ascii((const unsigned char *)(p), (m)) &&                               \
+   has_cased_nonascii((const unsigned char *)(p), (m)))
+#define U8(s) ((const unsigned char *)(s))
+
 static int l_startswith(lua_State *L) {
   size_t n, m;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  int ci = lua_toboolean(L, 3);
-  lua_pushboolean(L,
-                  m <= n && (ci ? fm_iequal(s, p, m) : memcmp(s, p, m) == 0));
+  int r;
+  if (!lua_toboolean(L, 3))
+    r = m <= n && memcmp(s, p, m) == 0;
+  else if (m <= n && fm_iequal(s, p, m))
+    r = 1;
+  else
+    r = UCASE(p, m) && ufold_fwd(U8(s), n, 0, U8(p), m) != FM_NOTFOUND;
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -1329,9 +1528,14 @@ static int l_endswith(lua_State *L) {
   size_t n, m;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  int ci = lua_toboolean(L, 3);
-  lua_pushboolean(L, m <= n && (ci ? fm_iequal(s + n - m, p, m)
-                                   : memcmp(s + n - m, p, m) == 0));
+  int r;
+  if (!lua_toboolean(L, 3))
+    r = m <= n && memcmp(s + n - m, p, m) == 0;
+  else if (m <= n && fm_iequal(s + n - m, p, m))
+    r = 1;
+  else
+    r = UCASE(p, m) && ufold_bwd(U8(s), n, U8(p), m) != FM_NOTFOUND;
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -1339,7 +1543,12 @@ static int l_contains(lua_State *L) {
   size_t n, m, r;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *p = luaL_checklstring(L, 2, &m);
-  r = lua_toboolean(L, 3) ? fm_isearch(s, n, p, m) : fm_search(s, n, p, m);
+  if (!lua_toboolean(L, 3))
+    r = fm_search(s, n, p, m);
+  else if (UCASE(p, m))
+    r = ufold_find(U8(s), n, U8(p), m);
+  else
+    r = fm_isearch(s, n, p, m);
   if (r == FM_NOTFOUND)
     lua_pushnil(L);
   else
@@ -1347,11 +1556,18 @@ static int l_contains(lua_State *L) {
   return 1;
 }
 
+/* Equal under folding: with no non-ASCII letter in b, a must have none
+   either, and ASCII folding byte by byte is the whole answer. */
 static int l_iequals(lua_State *L) {
   size_t n, m;
   const char *a = luaL_checklstring(L, 1, &n);
   const char *b = luaL_checklstring(L, 2, &m);
-  lua_pushboolean(L, n == m && fm_iequal(a, b, n));
+  int r;
+  if (n == m && fm_iequal(a, b, n))
+    r = 1;
+  else
+    r = UCASE(b, m) && ufold_fwd(U8(a), n, 0, U8(b), m) == n;
+  lua_pushboolean(L, r);
   return 1;
 }
 

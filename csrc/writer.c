@@ -284,7 +284,9 @@ static int l_writer(lua_State *L) {
   luaL_Stream *ls = NULL;
   Writer *w;
   if (!lua_isnoneornil(L, 2)) {
+    static const char *const known[] = {"buffer", "mode", "sync", NULL};
     luaL_checktype(L, 2, LUA_TTABLE);
+    fm_checkopts(L, 2, known);
     if (lua_getfield(L, 2, "buffer") != LUA_TNIL) {
       int isint;
       lua_Integer b = lua_tointegerx(L, -1, &isint);

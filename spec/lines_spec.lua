@@ -309,6 +309,23 @@ describe("fastmatch.lines", function()
     f:close()
     assert.has_error(function() fm.lines(f) end, "attempt to use a closed file")
   end)
+
+  it("rejects an unknown option, so that a misspelt one is not ignored", function()
+    local p = tmpfile("a\n")
+    assert.has_error(function() fm.lines(p, { keep_newlines = true }) end,
+      "bad argument #2 to 'lines' (unknown option 'keep_newlines')")
+    assert.has_error(function() fm.lines_of("a", { line_no = true }) end,
+      "bad argument #2 to 'lines_of' (unknown option 'line_no')")
+    assert.has_error(function() fm.count_lines(p, { filters = fm.wildcard("a") }) end,
+      "bad argument #2 to 'count_lines' (unknown option 'filters')")
+    assert.has_error(function() fm.lines(p, { "a" }) end,
+      "bad argument #2 to 'lines' (unknown option '1')")
+    -- every documented one is accepted, by fm.count_lines too
+    local all = { buffer = 8, max_line = 10, crlf = true, keep_newline = true, lineno = true,
+      filter = function() return true end }
+    assert.same({ "a\n" }, collect(fm.lines(p, all)))
+    assert.equal(1, fm.count_lines(p, all))
+  end)
 end)
 
 describe("fastmatch.lines filters", function()
@@ -446,6 +463,18 @@ describe("fastmatch.count_lines", function()
     local h = assert(io.popen("printf 'x\\ny\\n' | lua5.4 -e 'io.write(require\"fastmatch\".count_lines(\"-\"))'"))
     assert.equal("2", h:read("a"))
     h:close()
+  end)
+
+  it("closes a file opened from a path when a Lua filter raises", function()
+    local p = tmpfile("a\nb\n")
+    local before = nfds()
+    collectgarbage("stop") -- so that only count_lines can close them
+    for _ = 1, 10 do
+      assert.has_error(function() fm.count_lines(p, function() error("boom") end) end)
+    end
+    local after = nfds(true)
+    collectgarbage("restart")
+    assert.equal(before, after)
   end)
 
   it("raises like fm.lines for bad sources", function()

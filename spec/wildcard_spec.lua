@@ -250,6 +250,14 @@ describe("fastmatch.wildcard", function()
     end)
   end
 
+  it("searches a non-ASCII literal in one pass after a few false starts (no O(n*m))", function()
+    local w = fm.wildcard("*" .. ("ä"):rep(500) .. "b*")
+    assert.equal("contains", w.kind)
+    assert.is_false(w:test(("Ä"):rep(200000)))
+    assert.is_true(w:test(("Ä"):rep(200000) .. "B"))
+    assert.is_true(fm.wildcard("*" .. ("ä"):rep(500) .. "b*y"):test(("Ä"):rep(200000) .. "By"))
+  end)
+
   it("has pattern, cased and kind fields", function()
     local w = fm.wildcard("*.EXE")
     assert.equal("*.EXE", w.pattern)
@@ -362,6 +370,29 @@ describe("fastmatch.wildcard against a reference matcher", function()
   -- raw bytes: lone lead and continuation bytes inside patterns
   run({ "a", "*", "?", "\\", "\xC3", "\xA9", "é" }, 1500, false, "invalid UTF-8 in patterns")
 
+  it("agrees on subjects full of false starts for a non-ASCII literal (seed " .. SEED .. ")", function()
+    -- many candidate starts: the search hands over to KMP after a few
+    math.randomseed(SEED)
+    local lits = { "ä", "Ä", "a", "A", "é", "É", "\xff", "?" }
+    local subj = { "ä", "Ä", "a", "A", "é", "É", "\xff", "\xC3", "b" }
+    for _ = 1, 1500 do
+      local lit = rnd_from(lits, math.random(1, 6))
+      local p = ({ "*" .. lit .. "*", "x*" .. lit .. "*", "*" .. lit .. "*" .. rnd_from(lits, 2) .. "*",
+        "*" .. lit .. "*y" })[math.random(4)]
+      local t = {}
+      for i = 1, math.random(5, 30) do
+        t[i] = ({ lit, rnd_from(subj, 1), rnd_from(subj, 2), lit:sub(1, -2) })[math.random(4)]
+      end
+      local s = ({ "", "x" })[math.random(2)] .. table.concat(t) .. ({ "", "y" })[math.random(2)]
+      for _, cased in ipairs({ false, true }) do
+        local want = refmatch(p, s, cased)
+        assert(fm.wildcard(p, { cased = cased }):test(s) == want,
+          ("seed %d: fm.wildcard(%s%s) on %s: reference says %s"):format(
+            SEED, q(p), cased and ", cased" or "", q(s), tostring(want)))
+      end
+    end
+  end)
+
   it("agrees with a regex translation through fm.compile, when the regex branch is here", function()
     if not fm.compile then
       print("SKIP: fm.compile not in this build; PCRE2 cross-check above uses rex_pcre2")
@@ -408,6 +439,16 @@ describe("fastmatch.set", function()
     assert.same({ 1, 6, 7 }, set:all("xAyfoo"))
     assert.same({ 1, 7, 8 }, set:all("FOO"))
     assert.same({}, fm.set({ "a" }):all("b"))
+  end)
+
+  it("reports every copy of a repeated pattern, and the first copy first", function()
+    local set = fm.set({ "*x*", "a", "a", "A*", "*x*" })
+    assert.same({ 2, 3, 4 }, set:all("a"))
+    assert.equal(2, set:first("a"))
+    assert.same({ 1, 5 }, set:all("xx"))
+    assert.equal(1, set:first("xx"))
+    assert.is_nil(fm.set({}):first("a"))
+    assert.same({}, fm.set({}):all(""))
   end)
 
   it("has the pattern count as its length", function()
@@ -498,19 +539,85 @@ describe("fastmatch.contains", function()
     assert.is_nil(fm.contains("", "a"))
     assert.equal(3, fm.contains("a\0b\0", "b\0"))
   end)
-  it("folds only ASCII letters when caseless", function()
+  it("folds letters only when caseless (not the bytes beside A-Z and a-z)", function()
     assert.is_nil(fm.contains("[x]", "{X}", true))
     assert.is_nil(fm.contains("\xC1", "\xE1", true))
   end)
 end)
 
 describe("fastmatch.iequals", function()
-  it("compares two strings ASCII-caselessly", function()
+  it("compares two strings caselessly", function()
     assert.is_true(fm.iequals("PowerShell.EXE", "powershell.exe"))
     assert.is_false(fm.iequals("abc", "abd"))
     assert.is_false(fm.iequals("abc", "abcd"))
     assert.is_true(fm.iequals("", ""))
     assert.is_false(fm.iequals("@", "`"))
+  end)
+end)
+
+describe("fastmatch string helpers, caseless beyond ASCII", function()
+  -- "caseless" means what it means for a wildcard: non-ASCII letters fold
+  -- too (Unicode simple folding), compared character by character
+  it("fold non-ASCII letters: German, Cyrillic, Greek, sharp s", function()
+    assert.is_true(fm.iequals("ÄRGER", "ärger"))
+    assert.is_true(fm.iequals("ärger", "ÄRGER"))
+    assert.is_true(fm.iequals("ПРИВЕТ", "привет"))
+    assert.is_true(fm.iequals("ΣΟΦΙΑ", "σοφια"))
+    assert.is_true(fm.iequals("STRAẞE", "straße")) -- 3 bytes against 2
+    assert.is_false(fm.iequals("ärger", "arger"))
+    assert.is_true(fm.startswith("ÄRGER im Büro", "ärger", true))
+    assert.is_false(fm.startswith("ÄRGER im Büro", "ärger"))
+    assert.is_true(fm.endswith("im BÜRO", "büro", true))
+    assert.is_true(fm.endswith("xß", "ẞ", true))
+    assert.equal(9, fm.contains("Das ist ÄRGER", "ärger", true))
+    assert.equal(14, fm.contains("привет МИР", "мир", true))
+    assert.is_nil(fm.contains("Das ist ÄRGER", "ärger"))
+  end)
+
+  it("keep ASCII letters to ASCII (KELVIN SIGN, LONG S apart), as wildcards do", function()
+    assert.is_false(fm.iequals("\u{212A}", "k"))
+    assert.is_false(fm.iequals("k", "\u{212A}"))
+    assert.is_false(fm.startswith("\u{17F}x", "s", true))
+    assert.is_nil(fm.contains("\u{212A}", "K", true))
+  end)
+
+  it("find a non-ASCII needle in one pass after a few false starts", function()
+    local s = ("Ä"):rep(200000)
+    assert.is_nil(fm.contains(s, ("ä"):rep(500) .. "b", true))
+    assert.equal(#s - 1000 + 1, fm.contains(s .. "B", ("ä"):rep(500) .. "b", true))
+    assert.equal(2 * 40 + 1, fm.contains(("ää"):rep(20) .. "äb", "ÄB", true)) -- bytes
+  end)
+
+  it("agree with the equivalent wildcards on random strings (seed " .. SEED .. ")", function()
+    math.randomseed(SEED)
+    local alpha = { "a", "A", "b", "é", "É", "ß", "ẞ", "σ", "Σ", "ς", "ж", "Ж", "€", "\u{212A}", "k",
+      "K", "*", "?", "\\", "\0", "ä", "Ä" }
+    local function rnd(n)
+      local t = {}
+      for i = 1, n do t[i] = alpha[math.random(#alpha)] end
+      return table.concat(t)
+    end
+    local function esc(p) return (p:gsub("[\\*?]", "\\%0")) end
+    for _ = 1, 5000 do
+      local p, s = rnd(math.random(0, 4)), rnd(math.random(0, 10))
+      if math.random(3) == 1 then s = s .. "\xff" .. s end -- an invalid byte
+      local where = ("seed %d: %s in %s"):format(SEED, q(p), q(s))
+      assert.equal(fm.wildcard(esc(p) .. "*"):test(s), fm.startswith(s, p, true), where)
+      assert.equal(fm.wildcard("*" .. esc(p)):test(s), fm.endswith(s, p, true), where)
+      assert.equal(fm.wildcard(esc(p)):test(s), fm.iequals(s, p), where)
+      assert.equal(fm.iequals(s, p), fm.iequals(p, s), where)
+      local pos = fm.contains(s, p, true)
+      assert.equal(fm.wildcard("*" .. esc(p) .. "*"):test(s), pos ~= nil, where)
+      if pos then -- the first character boundary where p starts
+        assert.is_true(fm.startswith(s:sub(pos), p, true), where)
+        for j = 1, pos - 1 do
+          local b = s:byte(j)
+          if b < 0x80 or b >= 0xC2 then -- a character starts here
+            assert.is_false(fm.startswith(s:sub(j), p, true), where)
+          end
+        end
+      end
+    end
   end)
 end)
 

@@ -268,4 +268,14 @@ describe("fastmatch.writer", function()
     assert.has_error(function() fm.writer(tmpname(), { buffer = 0 }) end)
     w:close()
   end)
+
+  it("rejects an unknown option, so that a misspelt one is not ignored", function()
+    local p = tmpname()
+    assert.has_error(function() fm.writer(p, { bufsize = 10 }) end,
+      "bad argument #2 to 'writer' (unknown option 'bufsize')")
+    assert.has_error(function() fm.writer(p, { "a" }) end,
+      "bad argument #2 to 'writer' (unknown option '1')")
+    local w = assert(fm.writer(p, { buffer = 4, mode = "a", sync = false }))
+    assert.is_true(w:close())
+  end)
 end)
