@@ -326,16 +326,42 @@ static void lines_pusherror(lua_State *L, LinesIter *it, int obj, int rc) {
     lua_pushliteral(L, "fastmatch: not enough memory");
 }
 
+/* A matcher's error while filtering: the regex's own message, except that
+   bad UTF-8 (a filter compiled with 'u') names the line, which is what a
+   user scanning a big log needs to find it. */
+static int lines_matcher_error(lua_State *L, LinesIter *it, int code) {
+  if (code == FM_EUTF)
+    return luaL_error(L, "fastmatch: invalid UTF-8 in subject (line %I)",
+                      (lua_Integer)it->r.lineno);
+  return fm_matcher_error(L, code);
+}
+
+/* Push the line as the loop hands it out.  With keep_newline and crlf the
+   terminator is "\n" whatever the file had: crlf strips the '\r' before
+   the '\n' in both modes.  (full == len + 2 only when that '\r' went.) */
+static void lines_push(lua_State *L, LinesIter *it, const fm_line *ln) {
+  if (!it->keepnl)
+    lua_pushlstring(L, ln->s, ln->len);
+  else if (ln->full == ln->len + 2) {
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, ln->len + 1);
+    memcpy(p, ln->s, ln->len);
+    p[ln->len] = '\n';
+    luaL_pushresultsize(&b, ln->len + 1);
+  } else
+    lua_pushlstring(L, ln->s, ln->full);
+}
+
 /* Is the line kept?  Pushes nothing for a C matcher; for a Lua function
    it leaves the line string on the stack when kept (pushed before the call:
    the call may move the buffer under ln). */
 static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
   if (it->m != NULL) {
     int t = it->m->test(it->m, ln->s, ln->len);
-    if (t < 0) fm_matcher_error(L, t);
+    if (t < 0) lines_matcher_error(L, it, t);
     return t;
   }
-  if (it->keepnl) lua_pushlstring(L, ln->s, ln->full);
+  if (it->keepnl) lines_push(L, it, ln);
   lua_getiuservalue(L, iter, UV_FILTER);
   lua_pushlstring(L, ln->s, ln->len);
   if (!it->keepnl) lua_pushvalue(L, -1); /* the result if kept */
@@ -363,7 +389,7 @@ static int lines_iter(lua_State *L) {
       keep = lines_keep(L, it, lua_upvalueindex(1), &ln);
       if (keep == 0) continue;
     }
-    if (keep != 2) lua_pushlstring(L, ln.s, it->keepnl ? ln.full : ln.len);
+    if (keep != 2) lines_push(L, it, &ln);
     if (!it->lineno) return 1;
     lua_pushinteger(L, (lua_Integer)it->r.lineno);
     return 2;
@@ -528,7 +554,7 @@ static int l_count_lines(lua_State *L) {
       int t = it->m->test(it->m, ln.s, ln.len);
       if (t < 0) {
         lines_release(it, 0);
-        return fm_matcher_error(L, t);
+        return lines_matcher_error(L, it, t);
       }
       count += t;
     } else if (it->ffilter) {

@@ -141,9 +141,13 @@ describe("fastmatch.lines", function()
   it("strips a \\r before the \\n with crlf (and only there)", function()
     local p = tmpfile("a\r\nb\n\r\n\rc\r\r\nlast\r")
     assert.same({ "a", "b", "", "\rc\r", "last\r" }, collect(fm.lines(p, { crlf = true })))
-    -- keep_newline returns the line as it is in the file
-    assert.same({ "a\r\n", "b\n", "\r\n", "\rc\r\r\n", "last\r" },
+    -- with keep_newline too, "\r\n" comes out as "\n": crlf strips the \r in both modes
+    assert.same({ "a\n", "b\n", "\n", "\rc\r\n", "last\r" },
       collect(fm.lines(p, { crlf = true, keep_newline = true })))
+    assert.same({ "a\n", "b\n", "\n", "\rc\r\n", "last\r" },
+      collect(fm.lines_of("a\r\nb\n\r\n\rc\r\r\nlast\r", { crlf = true, keep_newline = true })))
+    assert.same({ "a\n", "b\n", "\n", "\rc\r\n", "last\r" },
+      collect(fm.lines(p, { crlf = true, keep_newline = true, buffer = 1 })))
   end)
 
   it("returns line numbers with lineno", function()
@@ -366,8 +370,10 @@ describe("fastmatch.lines filters", function()
     for _ in fm.lines(p, { crlf = true, keep_newline = true,
       filter = function(l, n) seen[#seen + 1] = n .. "=" .. l; return true end }) do end
     assert.same({ "1=a", "2=b" }, seen)
-    assert.same({ "a\r\n" }, collect(fm.lines(p, { keep_newline = true, crlf = true,
+    assert.same({ "a\n" }, collect(fm.lines(p, { keep_newline = true, crlf = true,
       filter = function(l) return l == "a" end })))
+    assert.same({ "a\r\n" }, collect(fm.lines(p, { keep_newline = true,
+      filter = function(l) return l == "a\r" end })))
   end)
 
   it("propagates an error raised by a Lua filter", function()
@@ -431,6 +437,25 @@ describe("fastmatch.lines filters", function()
     local re = fm.compile("(a+)+$")
     assert.has_error(function() collect(fm.lines(p, { filter = re })) end)
     assert.has_error(function() fm.count_lines(p, re) end)
+    local ok, err = pcall(collect, fm.lines(p, { filter = re }))
+    assert.is_false(ok)
+    assert.equal("fastmatch: match limit exceeded", (err:gsub("^.-:%d+: ", "")))
+  end)
+
+  it("names the line when a filter compiled with u meets invalid UTF-8", function()
+    if not HAVE_COMPILE then print("SKIP: fm.compile not in this build (regex branch not merged)") return end
+    local p = tmpfile("caf\xc3\xa9\nok\nbad \xff byte\nlast\n")
+    local re = fm.compile("\\w+", "u")
+    local got = {}
+    local ok, err = pcall(function()
+      for l in fm.lines(p, { filter = re }) do got[#got + 1] = l end
+    end)
+    assert.is_false(ok)
+    assert.same({ "caf\xc3\xa9", "ok" }, got)
+    assert.matches("fastmatch: invalid UTF-8 in subject (line 3)", err, 1, true)
+    ok, err = pcall(fm.count_lines, p, re)
+    assert.is_false(ok)
+    assert.matches("fastmatch: invalid UTF-8 in subject (line 3)", err, 1, true)
   end)
 end)
 
