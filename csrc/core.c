@@ -65,9 +65,12 @@ void fm_checkopts(lua_State *L, int arg, const char *const known[]) {
   while (lua_next(L, arg) != 0) {
     const char *const *k = known;
     lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING)
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t kl;
+      const char *ks = lua_tolstring(L, -1, &kl); /* "crlf\0x" is not crlf */
       for (; *k != NULL; k++)
-        if (strcmp(*k, lua_tostring(L, -1)) == 0) break;
+        if (strlen(*k) == kl && memcmp(*k, ks, kl) == 0) break;
+    }
     if (lua_type(L, -1) != LUA_TSTRING || *k == NULL) {
       lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
       luaL_argerror(L, arg, lua_tostring(L, -1));

@@ -439,8 +439,9 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
     lua_pop(L, 5);
     lua_getfield(L, arg, "filter");
   }
-  /* the filter is on the stack top */
-  if (!lua_isnil(L, -1)) {
+  /* the filter is on the stack top; false means none, as nil does
+     (so `filter = cond and m` works) */
+  if (!lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
     it->m = fm_tomatcher(L, -1);
     if (it->m == NULL) {
       if (!lua_isfunction(L, -1))

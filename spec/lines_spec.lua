@@ -442,6 +442,13 @@ describe("fastmatch.lines filters", function()
     assert.equal("fastmatch: match limit exceeded", (err:gsub("^.-:%d+: ", "")))
   end)
 
+  it("takes filter = false as no filter (so `filter = cond and m` works)", function()
+    assert.same({ "a", "b" }, collect(fm.lines_of("a\nb", { filter = false })))
+    assert.equal(2, fm.count_lines(tmpfile("a\nb\n"), false))
+    assert.equal(2, fm.count_lines(tmpfile("a\nb\n"), { filter = false }))
+    assert.has_error(function() fm.lines_of("a", { filter = true }) end)
+  end)
+
   it("names the line when a filter compiled with u meets invalid UTF-8", function()
     if not HAVE_COMPILE then print("SKIP: fm.compile not in this build (regex branch not merged)") return end
     local p = tmpfile("caf\xc3\xa9\nok\nbad \xff byte\nlast\n")

@@ -116,9 +116,33 @@ local function log(what, a, k)
   print(("fuzz_api: %s(%s)"):format(what, table.concat(t, ", ")))
 end
 
+-- An options table with a key the function does not know is rejected before
+-- anything else runs ("unknown option 'x'"): drop that key from the tables
+-- among the arguments and call again, so the fuzzed option values still
+-- reach the code behind the check.
+local function dropkey(a, k, err)
+  local key = type(err) == "string" and err:match("unknown option '(.-)'%)")
+  if not key then return false end
+  local dropped = false
+  for i = 1, k do
+    if type(a[i]) == "table" then
+      for tk in pairs(a[i]) do
+        local ok, ts = pcall(tostring, tk) -- a key's __tostring may raise
+        if ok and ts == key then a[i][tk] = nil; dropped = true; break end
+      end
+    end
+  end
+  return dropped
+end
+
 local function call(f, a, k)
   log(f, a, k)
   local r = table.pack(pcall(f, table.unpack(a, 1, k)))
+  for _ = 1, 4 do
+    if r[1] or not dropkey(a, k, r[2]) then break end
+    log(f, a, k)
+    r = table.pack(pcall(f, table.unpack(a, 1, k)))
+  end
   if r[1] then
     for i = 2, math.min(r.n, 5) do push(r[i]) end
   else
