@@ -803,3 +803,41 @@ describe("UTF-8 init with u", function()
     assert.same({ 3, 3, n = 2 }, pack(re:find("éa", 3)))
   end)
 end)
+
+describe("the fast paths of find, match and test", function()
+  -- re:find/match/test and cached fm.find/match/test skip the generic code
+  -- (rx_find_at) for objects without UTF checks; fastmatch.rex's methods and
+  -- functions always take it.  Both must give the same answers.
+  it("agree with the generic path over generated patterns, subjects and inits", function()
+    local rex = require "fastmatch.rex"
+    local seed = tonumber(os.getenv("FM_SEED")) or 20261125
+    print(("fast-path differential seed: %d (set FM_SEED to change)"):format(seed))
+    math.randomseed(seed)
+    local ATOMS = { "a", "b", "\\d", "\\w+", "(a)", "(b)?", "(?<n>c)", "x*", "(a|b)", "\\s",
+      "[ab]+", "(a*)", "\\b", "$", "^", "(?=b)", ".", "\\0", "\\\\" }
+    local CH = { "a", "b", "c", "1", " ", "x", "\0", "\\" }
+    local function gen(t, lo, hi)
+      local o = {}
+      for i = 1, math.random(lo, hi) do o[i] = t[math.random(#t)] end
+      return table.concat(o)
+    end
+    for _ = 1, 3000 do
+      local p = gen(ATOMS, 1, 4)
+      local s = gen(CH, 0, 10)
+      local init = ({ nil, 1, 2, -1, -3, 0, #s, #s + 1, #s + 2, math.mininteger })[math.random(10)]
+      local okc, re = pcall(fm.compile, p)
+      if okc then
+        local r = rex.new(p)
+        local d = ("pattern %q subject %q init %s"):format(p, s, tostring(init))
+        local want = pack(r:find(s, init))
+        assert.same(want, pack(re:find(s, init)), d)
+        assert.same(want, pack(fm.find(s, p, init)), d)
+        local wm = pack(r:match(s, init))
+        assert.same(wm, pack(re:match(s, init)), d)
+        assert.same(wm, pack(fm.match(s, p, init)), d)
+        assert.equal(want[1] ~= nil, re:test(s, init), d)
+        assert.equal(want[1] ~= nil, fm.test(s, p, init), d)
+      end
+    end
+  end)
+end)
