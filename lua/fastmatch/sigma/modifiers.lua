@@ -145,6 +145,26 @@ local function utf16(s, big)
   return table.concat(out)
 end
 
+-- Every combination of the alternatives f gives for each literal part.
+local function per_literal(parts, f)
+  local outs = { {} }
+  for _, p in ipairs(parts) do
+    local choices
+    if p == STAR or p == ONE then choices = { { p } } else choices = f(p) end
+    local nx = {}
+    for _, o in ipairs(outs) do
+      for _, c in ipairs(choices) do
+        local r = { table.unpack(o) }
+        for _, x in ipairs(c) do r[#r + 1] = x end
+        nx[#nx + 1] = r
+      end
+    end
+    outs = nx
+    if #outs > 4096 then error("fastmatch.sigma: too many expansions of one value") end
+  end
+  return outs
+end
+
 local function map_literals(parts, f)
   local out = {}
   for i, p in ipairs(parts) do
@@ -340,17 +360,9 @@ function M.value(v, mods, set, null, opts)
     return { alts = { { kind = "fieldref", field = s, how = how, cased = set.cased or false } } }
   end
 
-  -- string transforms, in the order the rule wrote them
-  local texts = { s }
-  local alts = nil  -- arrays of parts once the text has been parsed
-  local function to_parts()
-    if not alts then
-      alts = {}
-      for _, t in ipairs(texts) do alts[#alts + 1] = parse(t) end
-    end
-  end
+  -- string transforms, in the order the rule wrote them, over parts
+  local alts = { parse(s) }
   local function each(f)
-    to_parts()
     local out = {}
     for _, p in ipairs(alts) do
       for _, q in ipairs(f(p)) do out[#out + 1] = q end
@@ -359,33 +371,47 @@ function M.value(v, mods, set, null, opts)
   end
   for _, m in ipairs(mods) do
     if m == "expand" then
-      if alts then return nil, "expand after another modifier" end
-      local out = {}
-      for _, t in ipairs(texts) do
-        -- an unknown placeholder matches anything (pySigma's wildcard placeholder)
-        local names, list = {}, { "" }
-        local last = 1
-        for a, name, b in t:gmatch("()%%([%w_%-%.]+)%%()") do
-          local seg = t:sub(last, a - 1)
-          local vals = opts.placeholders and opts.placeholders[name]
-          if type(vals) ~= "table" then vals = vals and { vals } or { "*" } end
-          local nx = {}
-          for _, o in ipairs(list) do
-            for _, pv in ipairs(vals) do nx[#nx + 1] = o .. seg .. tostring(pv) end
+      each(function(p)
+        return per_literal(p, function(lit)
+          -- an unknown placeholder matches anything (pySigma's wildcard placeholder)
+          local list, last = { {} }, 1
+          for a, name, b in lit:gmatch("()%%([%w_%-%.]+)%%()") do
+            local seg = lit:sub(last, a - 1)
+            local vals = opts.placeholders and opts.placeholders[name]
+            if vals ~= nil and type(vals) ~= "table" then vals = { vals } end
+            local nx = {}
+            for _, o in ipairs(list) do
+              if vals == nil then
+                local r = { table.unpack(o) }
+                if seg ~= "" then r[#r + 1] = seg end
+                r[#r + 1] = STAR
+                nx[#nx + 1] = r
+              else
+                for _, pv in ipairs(vals) do
+                  local r = { table.unpack(o) }
+                  if seg ~= "" then r[#r + 1] = seg end
+                  for _, x in ipairs(parse(scalar_text(pv))) do r[#r + 1] = x end
+                  nx[#nx + 1] = r
+                end
+              end
+            end
+            list, last = nx, b
           end
-          list, last = nx, b
-          names[#names + 1] = name
-        end
-        for _, o in ipairs(list) do out[#out + 1] = o .. t:sub(last) end
-      end
-      texts = out
+          local tail = lit:sub(last)
+          if tail ~= "" then
+            for _, o in ipairs(list) do o[#o + 1] = tail end
+          end
+          return list
+        end)
+      end)
     elseif m == "windash" then
-      if alts then return nil, "windash after an encoding modifier" end
-      local out = {}
-      for _, t in ipairs(texts) do
-        for _, w in ipairs(windash(t)) do out[#out + 1] = w end
-      end
-      texts = out
+      each(function(p)
+        return per_literal(p, function(lit)
+          local out = {}
+          for _, w in ipairs(windash(lit)) do out[#out + 1] = { w } end
+          return out
+        end)
+      end)
     elseif m == "wide" or m == "utf16le" or m == "utf16be" or m == "utf16" then
       each(function(p)
         local big = m == "utf16be"
@@ -439,7 +465,6 @@ function M.value(v, mods, set, null, opts)
       end)
     end
   end
-  to_parts()
   local group = { alts = {} }
   local seen = {}
   for _, p in ipairs(alts) do
