@@ -795,8 +795,6 @@ local function group_test(eng, g, val, ctx)
       if val == nil or val == "" or (type(val) == "table" and val[1] == nil) then return true end
     elseif k == "exists" then
       if (val ~= nil) == alt.want then return true end
-    elseif type(val) == "string" then
-      if alt_test(eng, alt, val, ctx) then return true end
     elseif val == KW then
       for _, s in pairs(ctx.f) do
         if type(s) == "string" then
@@ -805,6 +803,8 @@ local function group_test(eng, g, val, ctx)
           for _, x in ipairs(s) do if alt_test(eng, alt, x, ctx) then return true end end
         end
       end
+    elseif type(val) == "string" then
+      if alt_test(eng, alt, val, ctx) then return true end
     elseif type(val) == "table" then
       for _, s in ipairs(val) do
         if alt_test(eng, alt, s, ctx) then return true end
@@ -1072,7 +1072,7 @@ function Engine:scan(src, opts)
       if line == nil then return nil end
       if line:find("%S") then
         local ev, err = decode(line)
-        if type(ev) == "table" then
+        if type(ev) == "table" and ev[1] == nil then
           local hits = self:match(ev)
           if #hits > 0 then return ev, hits, n end
         else
