@@ -237,10 +237,29 @@ local function compile_item(eng, key, v, null)
     end
   end
   local others = {}
+  item.unguarded = 0
   for _, g in ipairs(item.groups) do
-    if not g.wc then others[#others + 1] = g end
+    if not g.wc then
+      others[#others + 1] = g
+      -- a regex waits behind its required literal: an indexed `*literal*`
+      -- whose hit makes the rule a candidate (the regex still decides)
+      local guards = {}
+      for _, alt in ipairs(g.alts) do
+        local lit = alt.kind == "re" and modifiers.regex_literal(alt.source)
+        if not lit then guards = nil; break end
+        guards[#guards + 1] = { lit = lit, pattern = "*" .. modifiers.render({ lit }) .. "*" }
+      end
+      g.guards = guards
+      if not guards then item.unguarded = item.unguarded + 1 end
+    end
   end
   item.others = #others > 0 and others or nil
+  -- can the item hold with no indexed hit at all?
+  if item.all then
+    item.free = item.unguarded == #item.groups
+  else
+    item.free = item.unguarded > 0
+  end
   return item
 end
 
@@ -299,8 +318,7 @@ local function sel_kleene(node)
     return r
   end
   for _, item in ipairs(node) do
-    local can = item.others ~= nil and (not item.all or #item.others == #item.groups)
-    if not can then return false end
+    if not item.free then return false end
   end
   return nil
 end
@@ -330,13 +348,13 @@ end
 
 -- The literals of an item: one of them is in any line where it holds; nil if none.
 local function item_literals(item)
-  if item.others and not item.all then return nil end
+  if item.free then return nil end
   local best, bw
   for _, g in ipairs(item.groups) do
-    if g.wc then
+    if g.wc or g.guards then
       local lits, m = {}, math.huge
-      for _, alt in ipairs(g.alts) do
-        local l = alt_literal(alt)
+      for _, alt in ipairs(g.guards or g.alts) do
+        local l = g.guards and json_literal({ alt.lit }) or alt_literal(alt)
         if l == "" then lits = nil; break end
         lits[#lits + 1] = l
         if #l < m then m = #l end
@@ -382,7 +400,7 @@ local function sel_cover(node, kind)
     local r
     if kind == "items" then
       -- an item that needs an indexed hit to hold (keywords too)
-      if not item.others or (item.all and #item.others < #item.groups) then
+      if not item.free then
         r = { item }
         w = lits and w or 0
         item.weight = w
@@ -671,6 +689,8 @@ local function build(eng)
               for _, alt in ipairs(g.alts) do
                 add(name, alt.cased, alt, item.trigger and not rule.always, rule)
               end
+            elseif g.guards and item.trigger and not rule.always then
+              for _, guard in ipairs(g.guards) do add(name, false, guard, true, rule) end
             end
           end
         end
