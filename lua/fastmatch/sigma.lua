@@ -413,6 +413,51 @@ local function sel_cover(node, kind)
   return best
 end
 
+-- How rare an item's values are: its shortest literal (0 when it has none).
+local function item_weight(item)
+  local w = item.weight
+  if w == nil then
+    local _, lw = item_literals(item)
+    w = lw or 0
+    if w == math.huge then w = 0 end
+    item.weight = w
+  end
+  return w
+end
+
+local function cover_weight(cover)
+  local m = math.huge
+  for _, it in ipairs(cover) do
+    local w = item_weight(it)
+    if w < m then m = w end
+  end
+  return m
+end
+
+-- A selection's requirements: each item of an `and` that needs an indexed
+-- hit is one; an `or` (list of maps) is one cover: the best of each branch.
+local function sel_reqs(node)
+  if node.op == "or" then
+    local u = {}
+    for _, sub in ipairs(node) do
+      local r = sel_reqs(sub)
+      if #r == 0 then return {} end
+      local best, bw
+      for _, c in ipairs(r) do
+        local w = cover_weight(c)
+        if not best or w > bw then best, bw = c, w end
+      end
+      for _, it in ipairs(best) do u[#u + 1] = it end
+    end
+    return { u }
+  end
+  local out = {}
+  for _, item in ipairs(node) do
+    if not item.free then out[#out + 1] = { item } end
+  end
+  return out
+end
+
 local function collect_items(node, out)
   for _, sub in ipairs(node) do
     if sub.op then collect_items(sub, out) else out[#out + 1] = sub end
@@ -491,14 +536,21 @@ local function compile_rule(eng, doc, path, null)
   rule.items = items
   rule.always = condition.kleene(tree, kl) ~= false
   rule.literals = condition.cover(tree, function(nm) return sel_cover(nodes[nm], "lits") end, lits_weight)
-  -- the items one of which must hit for the rule to fire: only their hits
-  -- make the rule a candidate (a common filter value does not)
-  local triggers = not rule.always and
-    condition.cover(tree, function(nm) return sel_cover(nodes[nm], "items") end, lits_weight)
-  if triggers then
-    for _, it in ipairs(triggers) do it.trigger = true end
-  else
-    rule.always = true
+  -- Requirements: covers (lists of items) each of which must have a hit for
+  -- the rule to fire. A rule becomes a candidate only once every one has a
+  -- hit, so a common value (cmd.exe) alone does not make it one.
+  local reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
+  if #reqs > 30 then
+    table.sort(reqs, function(a, b) return cover_weight(a) > cover_weight(b) end)
+    for i = #reqs, 31, -1 do reqs[i] = nil end
+  end
+  if #reqs == 0 then rule.always = true end
+  if not rule.always then
+    for i, cover in ipairs(reqs) do
+      local bit = 1 << (i - 1)
+      for _, it in ipairs(cover) do it.bits = (it.bits or 0) | bit end
+    end
+    rule.full = (1 << #reqs) - 1
   end
   return rule
 end
@@ -662,7 +714,8 @@ local function build(eng)
     v.fields, v.always = {}, {}
     -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
     local pats = {}
-    local function add(name, cased, alt, trigger, rule)
+    -- trig[i]: pairs rule, bits (the requirements pattern i helps satisfy)
+    local function add(name, cased, alt, bits, rule)
       local byname = pats[name]
       if not byname then byname = {}; pats[name] = byname end
       local e = byname[cased]
@@ -673,10 +726,15 @@ local function build(eng)
         i = #e.list + 1
         e.list[i], e.at[pat], e.trig[i], e.seen[i] = pat, i, {}, {}
       end
-      if trigger and not e.seen[i][rule] then
-        e.seen[i][rule] = true
+      if bits then
         local t = e.trig[i]
-        t[#t + 1] = rule
+        local at = e.seen[i][rule]
+        if at then
+          t[at + 1] = t[at + 1] | bits
+        else
+          e.seen[i][rule] = #t + 1
+          t[#t + 1], t[#t + 2] = rule, bits
+        end
       end
     end
     for _, rule in ipairs(v.rules) do
@@ -684,13 +742,12 @@ local function build(eng)
       if not eng.regex then
         for _, item in ipairs(rule.items) do
           local name = item.keyword and KW or (v.rename[item.field] or item.field)
+          local bits = not rule.always and item.bits or nil
           for _, g in ipairs(item.groups) do
             if g.wc then
-              for _, alt in ipairs(g.alts) do
-                add(name, alt.cased, alt, item.trigger and not rule.always, rule)
-              end
-            elseif g.guards and item.trigger and not rule.always then
-              for _, guard in ipairs(g.guards) do add(name, false, guard, true, rule) end
+              for _, alt in ipairs(g.alts) do add(name, alt.cased, alt, bits, rule) end
+            elseif g.guards and bits then
+              for _, guard in ipairs(g.guards) do add(name, false, guard, bits, rule) end
             end
           end
         end
@@ -905,9 +962,14 @@ local function probe(e, s, mt, cands, nc)
       mt[keys[k]] = true
       local t = trig[k]
       if t then
-        for j = 1, #t do
+        for j = 1, #t, 2 do
           local r = t[j]
-          if not cands[r] then cands[r] = true; nc = nc + 1; cands[nc] = r end
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
         end
       end
     end
@@ -921,9 +983,14 @@ local function probe(e, s, mt, cands, nc)
       mt[keys[k]] = true
       local t = trig[k]
       if t then
-        for j = 1, #t do
+        for j = 1, #t, 2 do
           local r = t[j]
-          if not cands[r] then cands[r] = true; nc = nc + 1; cands[nc] = r end
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
         end
       end
     end

@@ -247,4 +247,49 @@ function M.cover(tree, leaf, weight)
   return out
 end
 
+-- Requirements of the condition: a list of covers (lists of leaves), each of
+-- which must have a leaf that holds for the condition to hold. leaf(name)
+-- gives a selection's; weight(leaf) rates a leaf (higher: rarer) to choose,
+-- for an `or`, each branch's best cover, whose union is then one cover.
+function M.requirements(tree, leaf, weight)
+  local function cw(cover)
+    local m = math.huge
+    for _, l in ipairs(cover) do
+      local w = weight(l)
+      if w < m then m = w end
+    end
+    return m
+  end
+  local op = tree.op
+  if op == "sel" then return leaf(tree.name) end
+  if op == "not" then return {} end
+  local list, all
+  if op == "of" then
+    list = {}
+    for i, nm in ipairs(tree.names) do list[i] = { op = "sel", name = nm } end
+    all = tree.n == "all"
+  else
+    list, all = tree, op == "and"
+  end
+  if all then
+    local out = {}
+    for _, sub in ipairs(list) do
+      for _, c in ipairs(M.requirements(sub, leaf, weight)) do out[#out + 1] = c end
+    end
+    return out
+  end
+  local u = {}
+  for _, sub in ipairs(list) do
+    local r = M.requirements(sub, leaf, weight)
+    if #r == 0 then return {} end
+    local best, bw
+    for _, c in ipairs(r) do
+      local w = cw(c)
+      if not best or w > bw then best, bw = c, w end
+    end
+    for _, l in ipairs(best) do u[#u + 1] = l end
+  end
+  return { u }
+end
+
 return M
