@@ -87,8 +87,13 @@ end
 -- EventData / UserData children: names -> values; nested maps by leaf names.
 local function put_data(f, t)
   for k, v in pairs(t) do
-    if type(k) == "string" and k:sub(1, 1) ~= "#" then
-      if type(v) ~= "table" then
+    local tv = type(v)
+    if type(k) ~= "string" or k:byte(1) == 35 then  -- '#': attributes, text
+      -- not a field
+    elseif tv == "string" and f[k] == nil and not despaced[k] then
+      f[k] = v  -- the common case, inline
+    else
+      if tv ~= "table" then
         put(f, k, text(v))
       elseif v["#text"] ~= nil then
         put(f, k, text(v["#text"]))
