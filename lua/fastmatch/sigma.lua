@@ -115,6 +115,13 @@ local function put_data(f, t)
   end
 end
 
+-- element -> attribute -> "<element>_<attribute>", made once
+local attr_names = setmetatable({}, { __index = function(t, k)
+  local v = {}
+  t[k] = v
+  return v
+end })
+
 local function put_system(f, t, prefix)
   for k, v in pairs(t) do
     if type(k) == "string" then
@@ -125,7 +132,12 @@ local function put_system(f, t, prefix)
         for ck, cv in pairs(v) do
           if ck == "#attributes" then
             if type(cv) == "table" then
-              for ak, av in pairs(cv) do put(f, name .. "_" .. ak, text(av)) end
+              local names = attr_names[name]
+              for ak, av in pairs(cv) do
+                local an = names[ak]
+                if not an then an = name .. "_" .. ak; names[ak] = an end
+                put(f, an, text(av))
+              end
             end
           elseif ck == "#text" then
             put(f, name, text(cv))
@@ -805,8 +817,9 @@ local function build(eng)
         local keys = {}
         for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
         for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end
-        if cased then e.cs, e.cs_keys, e.cs_trig = set, keys, p.trig
-        else e.ci, e.ci_keys, e.ci_trig = set, keys, p.trig end
+        -- the C methods, fetched once: a probe calls them directly
+        if cased then e.cs, e.cs_keys, e.cs_trig, e.cs_test, e.cs_all = set, keys, p.trig, set.test, set.all
+        else e.ci, e.ci_keys, e.ci_trig, e.ci_test, e.ci_all = set, keys, p.trig, set.test, set.all end
         e.patterns = e.patterns + #p.list
       end
       if name == KW then v.kw = e else v.fields[name] = e end
@@ -997,10 +1010,12 @@ end
 
 -- One field value through its sets: what matched goes to mt, the rules whose
 -- trigger matched to cands.
-local function probe(e, s, mt, cands, nc)
-  local set = e.ci
-  if set and set:test(s) then
-    local idx, keys, trig = set:all(s), e.ci_keys, e.ci_trig
+local function probe(e, s, m, name, cands, nc)
+  local set, test, all = e.ci, e.ci_test, e.ci_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.ci_keys, e.ci_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
     mt[1] = mt[1] + #idx
     for i = 1, #idx do
       local k = idx[i]
@@ -1019,9 +1034,11 @@ local function probe(e, s, mt, cands, nc)
       end
     end
   end
-  set = e.cs
-  if set and set:test(s) then
-    local idx, keys, trig = set:all(s), e.cs_keys, e.cs_trig
+  set, test, all = e.cs, e.cs_test, e.cs_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.cs_keys, e.cs_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
     mt[1] = mt[1] + #idx
     for i = 1, #idx do
       local k = idx[i]
@@ -1082,12 +1099,10 @@ function Engine:match(event)
     for name, val in pairs(f) do
       local e = fields[name]
       if e then
-        local mt = { 0 }
-        m[name] = mt
         if type(val) == "string" then
-          nc = probe(e, val, mt, cands, nc)
+          nc = probe(e, val, m, name, cands, nc)
         else
-          for i = 1, #val do nc = probe(e, val[i], mt, cands, nc) end
+          for i = 1, #val do nc = probe(e, val[i], m, name, cands, nc) end
         end
       end
     end
@@ -1103,13 +1118,11 @@ function Engine:match(event)
       all_text = table.concat(parts, "\n")
     end
     if kw and ((kw.ci and kw.ci:test(all_text)) or (kw.cs and kw.cs:test(all_text))) then
-      local mt = { 0 }
-      m[KW] = mt
       for _, val in pairs(f) do
         if type(val) == "string" then
-          nc = probe(kw, val, mt, cands, nc)
+          nc = probe(kw, val, m, KW, cands, nc)
         else
-          for i = 1, #val do nc = probe(kw, val[i], mt, cands, nc) end
+          for i = 1, #val do nc = probe(kw, val[i], m, KW, cands, nc) end
         end
       end
     end
