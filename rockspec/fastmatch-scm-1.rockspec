@@ -42,8 +42,10 @@ build = {
    install = {
       lua = {
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
+         ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
+         ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
       },
    },
    install_variables = {
