@@ -709,6 +709,8 @@ describe("eng:scan", function()
   it("raises for a source that is neither a path nor a file", function()
     local eng = sigma.engine()
     assert.has_error(function() eng:scan(42) end, "bad argument #1 to 'scan' (path or file expected, got number)")
+    assert.has_error(function() eng:scan("-", { prefiltre = false }) end,
+      "bad argument #2 to 'scan' (unknown option 'prefiltre')")
   end)
 
   it("gives the same hits with and without the prefilter over the regression events as JSON lines", function()

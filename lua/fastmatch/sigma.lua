@@ -685,7 +685,11 @@ local function warn_line(lineno, msg)
   io.stderr:write(("fastmatch.sigma: line %d: %s\n"):format(lineno, msg))
 end
 
+local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true }
+
 -- for event, hits, lineno in eng:scan(src [, opts]) do ... end
+-- opts: prefilter (default true), on_error(lineno, message, line), and
+-- fm.lines' buffer and max_line.
 function Engine:scan(src, opts)
   if type(src) ~= "string" and io.type(src) ~= "file" then
     error(("bad argument #1 to 'scan' (path or file expected, got %s)"):format(type(src)), 2)
@@ -694,6 +698,11 @@ function Engine:scan(src, opts)
     error(("bad argument #2 to 'scan' (table expected, got %s)"):format(type(opts)), 2)
   end
   opts = opts or {}
+  for k in pairs(opts) do
+    if not SCAN_OPTS[k] then
+      error(("bad argument #2 to 'scan' (unknown option '%s')"):format(tostring(k)), 2)
+    end
+  end
   local on_error = opts.on_error or warn_line
   if type(on_error) ~= "function" then
     error("bad argument #2 to 'scan' (on_error must be a function)", 2)
@@ -701,7 +710,8 @@ function Engine:scan(src, opts)
   local filter = nil
   if opts.prefilter ~= false then filter = self:prefilter() end
   local decode = cjson().decode
-  local it, st, c0, closer = fm.lines(src, { lineno = true, filter = filter })
+  local it, st, c0, closer = fm.lines(src, { lineno = true, filter = filter,
+    buffer = opts.buffer, max_line = opts.max_line })
   local function iter()
     while true do
       local line, n = it(st, c0)
