@@ -566,15 +566,26 @@ end
 function Engine:match(event)
   check_event(event, "match")
   if self.dirty then build(self) end
-  local f = flatten(event)
-  if self.regex then return naive_flat(self, f) end
+  if self.regex then return naive_flat(self, flatten(event)) end
+  -- the per-event tables are the engine's, emptied and refilled: growing
+  -- fresh ones (and collecting them) cost more than the matching
+  local scratch = self.scratch
+  if not scratch then
+    scratch = { f = {}, m = {}, cands = {}, ctx = { eng = self, test = test_indexed } }
+    self.scratch = scratch
+  end
+  local f, m, cands, ctx = scratch.f, scratch.m, scratch.cands, scratch.ctx
+  for k in next, f do f[k] = nil end
+  flatten(event, f)
+  ctx.f = f
   local vs = applicable(self, f)
   local out, fired = {}, {}
   if #vs == 0 then return out end
-  local ctx = { eng = self, f = f, test = test_indexed }
   local all_text
   for _, v in ipairs(vs) do
-    local m, cands, nc = {}, {}, 0
+    for k in next, m do m[k] = nil end
+    for k in next, cands do cands[k] = nil end
+    local nc = 0
     local fields = v.fields
     for name, val in pairs(f) do
       local e = fields[name]

@@ -129,8 +129,9 @@ local function put_flat(f, t, prefix)
   end
 end
 
-local function flatten(event)
-  local f = {}
+-- f: a table to fill (empty), or nil for a new one
+local function flatten(event, f)
+  f = f or {}
   local E = event.Event
   if type(E) == "table" then
     for k, v in pairs(event) do
