@@ -10,14 +10,24 @@ local mtype, tointeger = math.type, math.tointeger
 
 local M = {}
 
+-- number -> text, remembered: events repeat their numbers (EventID, Level,
+-- Version...); emptied when it grows, so varying ones (record ids) cannot fill it
+local numtext, nnum = {}, 0
+
 local function text(v)
   local t = type(v)
   if t == "string" then return v end
   if t == "number" then
+    local s = numtext[v]
+    if s then return s end
     -- JSON numbers come as floats: 4688 must read "4688", as the rule wrote it
     local i = mtype(v) == "float" and tointeger(v) or nil
-    if i then return ("%d"):format(i) end
-    return tostring(v)
+    s = i and ("%d"):format(i) or tostring(v)
+    if v == v then  -- not NaN
+      if nnum >= 4096 then numtext, nnum = {}, 0 end
+      numtext[v], nnum = s, nnum + 1
+    end
+    return s
   end
   if t == "boolean" then return tostring(v) end
   return nil  -- JSON/YAML null, userdata: absent
