@@ -35,6 +35,19 @@ build = {
       MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
    },
    install_target = "install",
+   -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's stages
+   -- live one level down. It needs lyaml and lua-cjson at run time (loaded
+   -- only by fastmatch.sigma); they are not listed as dependencies so that
+   -- `luarocks make` keeps working offline with the distribution's packages.
+   install = {
+      lua = {
+         ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
+         ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
+         ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
+         ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
+         ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
+      },
+   },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",

@@ -1,0 +1,806 @@
+-- fastmatch.sigma: a Sigma detection engine on fastmatch's matchers.
+--
+-- Stages, as LPeg's: read rules (YAML, lyaml; here) -> compile (sigma/rule.lua:
+-- conditions via sigma/condition.lua, values via sigma/modifiers.lua; logsource
+-- variants via sigma/logsource.lua) -> index (here: per logsource variant and
+-- event field, one fm.set of every wildcard value of every rule) -> run (here:
+-- events flattened by sigma/event.lua; match one event, scan a JSON-lines
+-- stream behind a literal prefilter).
+--
+-- The cost of an event does not grow with the number of rules: each field
+-- value of the event goes once through its field's set (C), which names the
+-- patterns it matches; a rule becomes a candidate when its two watched
+-- requirements have a hit, and only candidates, and the few rules that can
+-- fire without any hit (`not x`, null, exists...), have their condition evaluated.
+
+local fm = require "fastmatch"
+local modifiers = require "fastmatch.sigma.modifiers"
+local logsource = require "fastmatch.sigma.logsource"
+local event = require "fastmatch.sigma.event"
+local rule_mod = require "fastmatch.sigma.rule"
+
+local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
+
+local M = {}
+
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local lower = string.lower
+
+local lyaml_mod, cjson_safe
+local function lyaml()
+  if not lyaml_mod then
+    local ok, m = pcall(require, "lyaml")
+    if not ok then error("fastmatch.sigma: needs lyaml to read rules (apt install lua-yaml, or luarocks install lyaml)", 3) end
+    lyaml_mod = m
+  end
+  return lyaml_mod
+end
+local function cjson()
+  if not cjson_safe then
+    local ok, m = pcall(require, "cjson.safe")
+    if not ok then error("fastmatch.sigma: needs lua-cjson to read JSON (apt install lua-cjson, or luarocks install lua-cjson)", 3) end
+    cjson_safe = m
+  end
+  return cjson_safe
+end
+
+-- ---------------------------------------------------------------- the engine
+local Engine = {}
+Engine.__index = Engine
+
+local OPTS = { logsources = true, placeholders = true, cased = true, wildcards = true, unmapped = true }
+
+function M.engine(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #1 to 'engine' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not OPTS[k] then error(("bad argument #1 to 'engine' (unknown option '%s')"):format(tostring(k)), 2) end
+  end
+  local wc = opts.wildcards or "fast"
+  if wc ~= "fast" and wc ~= "regex" then
+    error("bad argument #1 to 'engine' (wildcards must be \"fast\" or \"regex\")", 2)
+  end
+  if opts.unmapped ~= nil and opts.unmapped ~= "all" and opts.unmapped ~= "skip" then
+    error("bad argument #1 to 'engine' (unmapped must be \"all\" or \"skip\")", 2)
+  end
+  local mapping = opts.logsources
+  if type(mapping) == "string" then
+    local f, err = io.open(mapping)
+    if not f then return nil, err end
+    local s = f:read("a")
+    f:close()
+    local ok, t = pcall(lyaml().load, s)
+    if not ok or type(t) ~= "table" then return nil, mapping .. ": not a logsource mapping (" .. tostring(t) .. ")" end
+    mapping = t
+  elseif mapping == nil then
+    mapping = logsource.windows
+  elseif type(mapping) ~= "table" then
+    error(("bad argument #1 to 'engine' (logsources: path or table expected, got %s)"):format(type(mapping)), 2)
+  end
+  local eng = setmetatable({
+    rules = {}, skipped = {}, opts = opts, cased = opts.cased and true or false,
+    regex = wc == "regex", resolve = logsource.resolver(mapping),
+    variants = {}, variant_list = {}, unmapped = {}, unmapped_rules = 0, dirty = true,
+  }, Engine)
+  return eng
+end
+
+local function variant_for(eng, v)
+  local have = eng.variants[v.key]
+  if have then return have end
+  for _, c in ipairs(v.conds) do
+    c.set = {}
+    for _, x in ipairs(c.values) do c.set[x] = true end
+  end
+  v.rules = {}
+  eng.variants[v.key] = v
+  eng.variant_list[#eng.variant_list + 1] = v
+  return v
+end
+
+local ALL_EVENTS = { key = "*", conds = {}, rename = {} }
+
+local function adopt(eng, rule)
+  rule.index = #eng.rules + 1
+  eng.rules[rule.index] = rule
+  local vs = eng.resolve(rule.logsource)
+  rule.variants = {}
+  if not vs then
+    local ls = rule.logsource
+    local key = ("%s/%s/%s"):format(ls.product or "-", ls.category or "-", ls.service or "-")
+    eng.unmapped[key] = (eng.unmapped[key] or 0) + 1
+    eng.unmapped_rules = eng.unmapped_rules + 1
+    rule.unmapped = true
+    if eng.opts.unmapped == "all" then vs = { ALL_EVENTS } else vs = {} end
+  end
+  for _, v in ipairs(vs) do
+    local var = variant_for(eng, v)
+    var.rules[#var.rules + 1] = rule
+    rule.variants[#rule.variants + 1] = var
+  end
+  eng.dirty = true
+end
+
+-- eng:add(yaml_text [, name]) -> number loaded, skipped
+function Engine:add(yaml_text, name)
+  if type(yaml_text) ~= "string" then
+    error(("bad argument #1 to 'add' (string expected, got %s)"):format(type(yaml_text)), 2)
+  end
+  if name ~= nil and type(name) ~= "string" then
+    error(("bad argument #2 to 'add' (string expected, got %s)"):format(type(name)), 2)
+  end
+  local ly = lyaml()
+  local skipped = {}
+  local ok, docs = pcall(ly.load, yaml_text, { all = true })
+  if not ok then
+    skipped[1] = { path = name, reason = "YAML: " .. tostring(docs):gsub("^.-:%d+: ", "") }
+  elseif type(docs) ~= "table" or #docs == 0 then
+    skipped[1] = { path = name, reason = "no YAML document" }
+  elseif #docs > 1 then
+    local d = type(docs[1]) == "table" and docs[1] or {}
+    skipped[1] = { path = name, id = d.id, title = d.title,
+      reason = "multi-document rule collections are not supported" }
+  else
+    local doc = docs[1]
+    local rule, err = rule_mod.compile(self, doc, name, ly.null)
+    if rule then
+      adopt(self, rule)
+      return 1, skipped
+    end
+    local d = type(doc) == "table" and doc or {}
+    skipped[1] = { path = name, id = d.id, title = d.title, reason = err }
+  end
+  for _, s in ipairs(skipped) do self.skipped[#self.skipped + 1] = s end
+  return 0, skipped
+end
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- eng:load(path) -> number loaded, skipped; nil, message when path cannot be read.
+function Engine:load(path)
+  if type(path) ~= "string" then
+    error(("bad argument #1 to 'load' (string expected, got %s)"):format(type(path)), 2)
+  end
+  local f, err = io.open(path)
+  if not f then return nil, err end
+  local _, rerr, code = f:read(0)
+  f:close()
+  local files = {}
+  if rerr and code == 21 then  -- EISDIR: walk it, in a stable order
+    local p = io.popen("LC_ALL=C find " .. shell_quote(path) .. " -type f -name '*.yml' | LC_ALL=C sort")
+    for line in p:lines() do files[#files + 1] = line end
+    p:close()
+  else
+    files[1] = path
+  end
+  local n, skipped = 0, {}
+  for _, file in ipairs(files) do
+    local fh, ferr = io.open(file)
+    if not fh then
+      local s = { path = file, reason = ferr }
+      skipped[#skipped + 1] = s
+      self.skipped[#self.skipped + 1] = s
+    else
+      local s = fh:read("a")
+      fh:close()
+      local k, sk = self:add(s, file)
+      n = n + k
+      for _, x in ipairs(sk) do skipped[#skipped + 1] = x end
+    end
+  end
+  return n, skipped
+end
+
+-- ---------------------------------------------------------------- the index
+local KW = "\0keywords"  -- the index entry of field-less values
+
+local function build(eng)
+  eng.dispatch = { both = {}, chan = {}, eid = {}, none = {} }
+  local d = eng.dispatch
+  for _, v in ipairs(eng.variant_list) do
+    v.fields, v.always = {}, {}
+    -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
+    local pats = {}
+    -- trig[i]: pairs rule, bits: the gates of the rule that pattern i opens
+    local function add(name, cased, alt, gate, rule)
+      local byname = pats[name]
+      if not byname then byname = {}; pats[name] = byname end
+      local e = byname[cased]
+      if not e then e = { list = {}, trig = {}, at = {}, seen = {} }; byname[cased] = e end
+      local pat = alt.pattern
+      local i = e.at[pat]
+      if not i then
+        i = #e.list + 1
+        e.list[i], e.at[pat], e.trig[i], e.seen[i] = pat, i, {}, {}
+      end
+      if gate then
+        local t = e.trig[i]
+        local at = e.seen[i][rule]
+        if at then
+          t[at + 1] = t[at + 1] | gate
+        else
+          e.seen[i][rule] = #t + 1
+          t[#t + 1], t[#t + 2] = rule, gate
+        end
+      end
+    end
+    local function field_of(item)
+      return item.keyword and KW or (v.rename[item.field] or item.field)
+    end
+    local function each_pattern(item, f)
+      local name = field_of(item)
+      for _, g in ipairs(item.groups) do
+        for _, alt in ipairs(g.wc and g.alts or g.guards or {}) do
+          f(name .. "\0" .. (alt.cased and "1" or "0") .. alt.pattern)
+        end
+      end
+    end
+    -- The gate of a rule: the requirement whose patterns the fewest rules
+    -- share. A pattern many rules need (\cmd.exe) is common in events too,
+    -- and a hit on it would make hundreds of rules candidates.
+    local gate = {}
+    if not eng.regex then
+      local pop = {}
+      for _, rule in ipairs(v.rules) do
+        if not rule.always then
+          local seen = {}
+          for _, cover in ipairs(rule.reqs) do
+            for _, it in ipairs(cover) do
+              each_pattern(it, function(k)
+                if not seen[k] then seen[k] = true; pop[k] = (pop[k] or 0) + 1 end
+              end)
+            end
+          end
+        end
+      end
+      for _, rule in ipairs(v.rules) do
+        if not rule.always then
+          local order = {}
+          for i, cover in ipairs(rule.reqs) do
+            local c = 0
+            for _, it in ipairs(cover) do each_pattern(it, function(k) c = c + pop[k] end) end
+            order[i] = { cover = cover, cost = c, i = i }
+          end
+          table.sort(order, function(a, b)
+            if a.cost ~= b.cost then return a.cost < b.cost end
+            return a.i < b.i
+          end)
+          -- two gates: a rule is a candidate once both have a hit
+          for k = 1, math.min(GATES, #order) do
+            for _, it in ipairs(order[k].cover) do gate[it] = (gate[it] or 0) | (1 << (k - 1)) end
+          end
+        end
+      end
+    end
+    for _, rule in ipairs(v.rules) do
+      if eng.regex or rule.always then v.always[#v.always + 1] = rule end
+      if not eng.regex then
+        for _, item in ipairs(rule.items) do
+          local name = field_of(item)
+          local g8 = not rule.always and gate[item] or nil
+          for _, g in ipairs(item.groups) do
+            if g.wc then
+              for _, alt in ipairs(g.alts) do add(name, alt.cased, alt, g8, rule) end
+            elseif g.guards and g8 then
+              for _, guard in ipairs(g.guards) do add(name, false, guard, g8, rule) end
+            end
+          end
+        end
+      end
+    end
+    for name, byname in pairs(pats) do
+      local e = { patterns = 0 }
+      for cased, p in pairs(byname) do
+        local set = fm.set(p.list, { cased = cased })
+        local keys = {}
+        for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
+        for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end
+        -- the C methods, fetched once: a probe calls them directly
+        if cased then e.cs, e.cs_keys, e.cs_trig, e.cs_test, e.cs_all = set, keys, p.trig, set.test, set.all
+        else e.ci, e.ci_keys, e.ci_trig, e.ci_test, e.ci_all = set, keys, p.trig, set.test, set.all end
+        e.patterns = e.patterns + #p.list
+      end
+      if name == KW then v.kw = e else v.fields[name] = e end
+    end
+    -- dispatch on Channel and EventID, then check every condition
+    local ch, eid
+    for _, c in ipairs(v.conds) do
+      if c.field == "Channel" then ch = c.values elseif c.field == "EventID" then eid = c.values end
+    end
+    local function reg(tab, key)
+      local l = tab[key]
+      if not l then l = {}; tab[key] = l end
+      l[#l + 1] = v
+    end
+    if ch and eid then
+      for _, a in ipairs(ch) do for _, b in ipairs(eid) do reg(d.both, a .. "\0" .. b) end end
+    elseif ch then
+      for _, a in ipairs(ch) do reg(d.chan, a) end
+    elseif eid then
+      for _, b in ipairs(eid) do reg(d.eid, b) end
+    else
+      d.none[#d.none + 1] = v
+    end
+  end
+  eng.prefilter_set, eng.prefilter_lits = nil, nil
+  eng.dirty = false
+end
+
+local function cond_holds(v, f)
+  for _, c in ipairs(v.conds) do
+    local val = f[c.field]
+    if type(val) == "string" then
+      if not c.set[lower(val)] then return false end
+    elseif type(val) == "table" then
+      local any = false
+      for _, s in ipairs(val) do if c.set[lower(s)] then any = true; break end end
+      if not any then return false end
+    else
+      return false
+    end
+  end
+  return true
+end
+
+local EMPTY = {}
+local function applicable(eng, f)
+  local d = eng.dispatch
+  local ch, eid = f.Channel, f.EventID
+  ch = type(ch) == "string" and lower(ch) or nil
+  eid = type(eid) == "string" and eid or nil
+  local out = {}
+  local lists = {
+    ch and eid and d.both[ch .. "\0" .. eid] or EMPTY,
+    ch and d.chan[ch] or EMPTY, eid and d.eid[eid] or EMPTY, d.none,
+  }
+  for _, l in ipairs(lists) do
+    for _, v in ipairs(l) do
+      if cond_holds(v, f) then out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- evaluating items
+local iequals, fcontains, fstarts, fends = fm.iequals, fm.contains, fm.startswith, fm.endswith
+
+local function matcher(eng, alt)
+  local m = alt.matcher
+  if m then return m end
+  if eng.regex then
+    m = fm.compile(modifiers.to_regex(alt.parts), alt.cased and "s" or "is")
+  else
+    m = fm.wildcard(alt.pattern, { cased = alt.cased })
+  end
+  alt.matcher = m
+  return m
+end
+
+local function alt_test(eng, alt, s, ctx)
+  local k = alt.kind
+  if k == "wc" then return matcher(eng, alt):test(s) end
+  if k == "re" then return alt.regex:test(s) end
+  if k == "cidr" then return modifiers.cidr_test(alt, s) end
+  if k == "cmp" then
+    local n = tonumber(s)
+    if not n then return false end
+    local op = alt.op
+    if op == "gt" then return n > alt.num elseif op == "gte" then return n >= alt.num
+    elseif op == "lt" then return n < alt.num else return n <= alt.num end
+  end
+  if k == "fieldref" then
+    local o = ctx.f[ctx.rename[alt.field] or alt.field]
+    if type(o) ~= "string" then return false end
+    local how, cs = alt.how, alt.cased
+    if how == "equals" then if cs then return s == o end return iequals(s, o) end
+    if how == "contains" then return fcontains(s, o, not cs) ~= nil end
+    if how == "startswith" then return fstarts(s, o, not cs) end
+    return fends(s, o, not cs)
+  end
+  return false
+end
+
+-- Does one value group hold for a field value (string, array, or nil)?
+local function group_test(eng, g, val, ctx)
+  for _, alt in ipairs(g.alts) do
+    local k = alt.kind
+    if k == "null" then
+      if val == nil or val == "" or (type(val) == "table" and val[1] == nil) then return true end
+    elseif k == "exists" then
+      if (val ~= nil) == alt.want then return true end
+    elseif val == KW then
+      for _, s in pairs(ctx.f) do
+        if type(s) == "string" then
+          if alt_test(eng, alt, s, ctx) then return true end
+        else
+          for _, x in ipairs(s) do if alt_test(eng, alt, x, ctx) then return true end end
+        end
+      end
+    elseif type(val) == "string" then
+      if alt_test(eng, alt, val, ctx) then return true end
+    elseif type(val) == "table" then
+      for _, s in ipairs(val) do
+        if alt_test(eng, alt, s, ctx) then return true end
+      end
+    end
+  end
+  return false
+end
+
+-- The indexed path: wildcard groups answered by what the sets matched
+-- (ctx.m[event field][alt.key]), other groups tested here.
+local function wc_hit(keys, nkeys, alts, mt)
+  -- loop over the smaller side: the patterns that matched, or the values
+  if mt[1] < nkeys then
+    for k in next, mt do
+      if keys[k] then return true end
+    end
+    return false
+  end
+  for i = 1, #alts do
+    if mt[alts[i].key] then return true end
+  end
+  return false
+end
+
+local function test_indexed(item, ctx)
+  local name = item.keyword and KW or (ctx.rename[item.field] or item.field)
+  local mt = ctx.m[name]
+  if not item.all then
+    if mt and item.nkeys > 0 and wc_hit(item.keys, item.nkeys, item.wc_alts, mt) then return true end
+    local others = item.others
+    if others then
+      local val = item.keyword and KW or ctx.f[name]
+      for i = 1, #others do
+        if group_test(ctx.eng, others[i], val, ctx) then return true end
+      end
+    end
+    return false
+  end
+  local groups = item.groups
+  for i = 1, #groups do
+    local g = groups[i]
+    if g.wc then
+      if not (mt and wc_hit(g.keys, #g.alts, g.alts, mt)) then return false end
+    else
+      local val = item.keyword and KW or ctx.f[name]
+      if not group_test(ctx.eng, g, val, ctx) then return false end
+    end
+  end
+  return true
+end
+
+-- The naive path: every value its own matcher.
+local function test_naive(item, ctx)
+  local val = item.keyword and KW or ctx.f[ctx.rename[item.field] or item.field]
+  local eng = ctx.eng
+  if not item.all then
+    for _, g in ipairs(item.groups) do
+      if group_test(eng, g, val, ctx) then return true end
+    end
+    return false
+  end
+  for _, g in ipairs(item.groups) do
+    if not group_test(eng, g, val, ctx) then return false end
+  end
+  return true
+end
+
+-- One field value through its sets: what matched goes to mt, the rules whose
+-- trigger matched to cands.
+local function probe(e, s, m, name, cands, nc)
+  local set, test, all = e.ci, e.ci_test, e.ci_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.ci_keys, e.ci_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
+    mt[1] = mt[1] + #idx
+    for i = 1, #idx do
+      local k = idx[i]
+      mt[keys[k]] = true
+      local t = trig[k]
+      if t then
+        for j = 1, #t, 2 do
+          local r = t[j]
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
+        end
+      end
+    end
+  end
+  set, test, all = e.cs, e.cs_test, e.cs_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.cs_keys, e.cs_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
+    mt[1] = mt[1] + #idx
+    for i = 1, #idx do
+      local k = idx[i]
+      mt[keys[k]] = true
+      local t = trig[k]
+      if t then
+        for j = 1, #t, 2 do
+          local r = t[j]
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
+        end
+      end
+    end
+  end
+  return nc
+end
+
+local function by_index(a, b) return a.index < b.index end
+
+local function check_event(event, fname)
+  if type(event) ~= "table" then
+    error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(event)), 3)
+  end
+end
+
+local function naive_flat(eng, f)
+  local ctx = { eng = eng, f = f, test = test_naive, rename = EMPTY }
+  local out = {}
+  for _, rule in ipairs(eng.rules) do
+    for _, v in ipairs(rule.variants) do
+      if cond_holds(v, f) then
+        ctx.rename = v.rename
+        if rule.cond(ctx) then out[#out + 1] = rule; break end
+      end
+    end
+  end
+  return out
+end
+
+-- eng:match(event) -> array of the rules that fire, in load order
+function Engine:match(event)
+  check_event(event, "match")
+  if self.dirty then build(self) end
+  if self.regex then return naive_flat(self, flatten(event)) end
+  -- the per-event tables are the engine's, emptied and refilled: growing
+  -- fresh ones (and collecting them) cost more than the matching
+  local scratch = self.scratch
+  if not scratch then
+    scratch = { f = {}, m = {}, cands = {}, ctx = { eng = self, test = test_indexed } }
+    self.scratch = scratch
+  end
+  local f, m, cands, ctx = scratch.f, scratch.m, scratch.cands, scratch.ctx
+  for k in next, f do f[k] = nil end
+  flatten(event, f)
+  ctx.f = f
+  local vs = applicable(self, f)
+  local out, fired = {}, {}
+  if #vs == 0 then return out end
+  local all_text
+  for _, v in ipairs(vs) do
+    for k in next, m do m[k] = nil end
+    for k in next, cands do cands[k] = nil end
+    local nc = 0
+    local fields = v.fields
+    for name, val in pairs(f) do
+      local e = fields[name]
+      if e then
+        if type(val) == "string" then
+          nc = probe(e, val, m, name, cands, nc)
+        else
+          for i = 1, #val do nc = probe(e, val[i], m, name, cands, nc) end
+        end
+      end
+    end
+    local kw = v.kw
+    -- keywords are `*value*`: one pass over all values joined says whether
+    -- any value can hold one (a superset), before the per-value passes
+    if kw and not all_text then
+      local parts = {}
+      for _, val in pairs(f) do
+        if type(val) == "string" then parts[#parts + 1] = val
+        else for i = 1, #val do parts[#parts + 1] = val[i] end end
+      end
+      all_text = table.concat(parts, "\n")
+    end
+    if kw and ((kw.ci and kw.ci:test(all_text)) or (kw.cs and kw.cs:test(all_text))) then
+      for _, val in pairs(f) do
+        if type(val) == "string" then
+          nc = probe(kw, val, m, KW, cands, nc)
+        else
+          for i = 1, #val do nc = probe(kw, val[i], m, KW, cands, nc) end
+        end
+      end
+    end
+    ctx.m, ctx.rename = m, v.rename
+    for i = 1, nc do
+      local rule = cands[i]
+      if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
+    end
+    local always = v.always
+    for i = 1, #always do
+      local rule = always[i]
+      if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
+    end
+  end
+  if #out > 1 then table.sort(out, by_index) end
+  return out
+end
+
+-- The reference: loop over the rules, each value its own fm.wildcard (or
+-- regex), no index, no prefilter. Same hits as eng:match.
+function Engine:naive_match(event)
+  check_event(event, "naive_match")
+  if self.dirty then build(self) end
+  return naive_flat(self, flatten(event))
+end
+
+function M.naive(eng)
+  return function(event) return eng:naive_match(event) end
+end
+
+-- ---------------------------------------------------------------- scanning
+local function variant_literals(v)
+  for _, c in ipairs(v.conds) do
+    if c.field == "Channel" then
+      local out = {}
+      for _, ch in ipairs(c.values) do
+        local l = json_literal({ ch })
+        if l == "" then return nil end
+        out[#out + 1] = l
+      end
+      return out
+    end
+  end
+  for _, c in ipairs(v.conds) do
+    if c.field == "EventID" then return c.values end
+  end
+  return nil
+end
+
+-- The raw-line prefilter: a set of literals one of which every line that can
+-- fire holds (JSON-escaped), or nil when some rule has none (every line passes).
+function Engine:prefilter()
+  if self.dirty then build(self) end
+  if self.prefilter_lits ~= nil then return self.prefilter_set or nil, self.prefilter_lits end
+  local lits, seen = {}, {}
+  local function add(l)
+    local k = lower(l)
+    if not seen[k] then seen[k] = true; lits[#lits + 1] = l end
+  end
+  local ok = true
+  for _, rule in ipairs(self.rules) do
+    for _, v in ipairs(rule.variants) do
+      local r = rule.literals or variant_literals(v)
+      if not r then ok = false; break end
+      for _, l in ipairs(r) do add(l) end
+    end
+    if not ok then break end
+  end
+  if not ok or #lits == 0 then
+    self.prefilter_set, self.prefilter_lits = false, false
+    return nil, false
+  end
+  local pats = {}
+  for i, l in ipairs(lits) do pats[i] = "*" .. modifiers.render({ l }) .. "*" end
+  self.prefilter_set, self.prefilter_lits = fm.set(pats), lits
+  return self.prefilter_set, lits
+end
+
+local function warn_line(lineno, msg)
+  io.stderr:write(("fastmatch.sigma: line %d: %s\n"):format(lineno, msg))
+end
+
+local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true }
+
+-- for event, hits, lineno in eng:scan(src [, opts]) do ... end
+-- opts: prefilter (default true), on_error(lineno, message, line), and
+-- fm.lines' buffer and max_line.
+function Engine:scan(src, opts)
+  if type(src) ~= "string" and io.type(src) ~= "file" then
+    error(("bad argument #1 to 'scan' (path or file expected, got %s)"):format(type(src)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'scan' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not SCAN_OPTS[k] then
+      error(("bad argument #2 to 'scan' (unknown option '%s')"):format(tostring(k)), 2)
+    end
+  end
+  local on_error = opts.on_error or warn_line
+  if type(on_error) ~= "function" then
+    error("bad argument #2 to 'scan' (on_error must be a function)", 2)
+  end
+  local filter = nil
+  if opts.prefilter ~= false then filter = self:prefilter() end
+  local decode = cjson().decode
+  local it, st, c0, closer = fm.lines(src, { lineno = true, filter = filter,
+    buffer = opts.buffer, max_line = opts.max_line })
+  local function iter()
+    while true do
+      local line, n = it(st, c0)
+      if line == nil then return nil end
+      if line:find("%S") then
+        local ev, err = decode(line)
+        if type(ev) == "table" and ev[1] == nil then
+          local hits = self:match(ev)
+          if #hits > 0 then return ev, hits, n end
+        else
+          on_error(n, err or "not a JSON object", line)
+        end
+      end
+    end
+  end
+  return iter, nil, nil, closer
+end
+
+-- ---------------------------------------------------------------- stats
+function Engine:stats()
+  if self.dirty then build(self) end
+  local s = {
+    rules = #self.rules, skipped = #self.skipped, variants = #self.variant_list,
+    unmapped_rules = self.unmapped_rules, unmapped = {}, fields_indexed = 0,
+    patterns = 0, sets = {}, always = 0, wildcards = self.regex and "regex" or "fast",
+  }
+  for k, n in pairs(self.unmapped) do s.unmapped[k] = n end
+  for _, v in ipairs(self.variant_list) do
+    s.always = s.always + #v.always
+    local function one(name, e)
+      s.fields_indexed = s.fields_indexed + 1
+      s.patterns = s.patterns + e.patterns
+      s.sets[#s.sets + 1] = { variant = v.key, field = name, patterns = e.patterns }
+    end
+    for name, e in pairs(v.fields or {}) do one(name, e) end
+    if v.kw then one("(keywords)", v.kw) end
+  end
+  table.sort(s.sets, function(a, b)
+    if a.patterns ~= b.patterns then return a.patterns > b.patterns end
+    return a.variant .. a.field < b.variant .. b.field
+  end)
+  local _, lits = self:prefilter()
+  s.prefilter_literals = lits and #lits or false
+  return s
+end
+
+-- Consecutive JSON objects in one text (evtx_dump writes them one after
+-- another, not one a line) -> array of decoded tables; nil, message on error.
+function M.decode_objects(s)
+  if type(s) ~= "string" then
+    error(("bad argument #1 to 'decode_objects' (string expected, got %s)"):format(type(s)), 2)
+  end
+  local decode = cjson().decode
+  local out, i, n = {}, 1, #s
+  while true do
+    local start = s:find("[{%[]", i)
+    if not start then break end
+    local depth, j, instr = 0, start, false
+    while j <= n do
+      local c = s:byte(j)
+      if instr then
+        if c == 92 then j = j + 1 elseif c == 34 then instr = false end
+      elseif c == 34 then instr = true
+      elseif c == 123 or c == 91 then depth = depth + 1
+      elseif c == 125 or c == 93 then
+        depth = depth - 1
+        if depth == 0 then break end
+      end
+      j = j + 1
+    end
+    local obj, err = decode(s:sub(start, j))
+    if obj == nil then return nil, ("object at byte %d: %s"):format(start, tostring(err)) end
+    out[#out + 1] = obj
+    i = j + 1
+  end
+  return out
+end
+
+M.text, M.flatten = event.text, flatten
+M.Engine = Engine
+return M
