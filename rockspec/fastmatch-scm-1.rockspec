@@ -35,6 +35,10 @@ build = {
       MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
    },
    install_target = "install",
+   -- the command-line hunter (luarocks wraps it to run on this Lua)
+   install = {
+      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
+   },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
