@@ -163,34 +163,32 @@ local HOSTS = {}
 for i = 1, 40 do HOSTS[i] = ("WS-%04d.corp.example.com"):format(1000 + i * 37) end
 for i = 1, 6 do HOSTS[#HOSTS + 1] = ("SRV-APP%02d.corp.example.com"):format(i) end
 local SYS32 = "C:\\Windows\\System32\\"
+-- { image, its usual arguments, its usual parent }: parent and child agree,
+-- as on a real machine (random pairs trip the SigmaHQ parent/child rules)
+local EXPLORER = "C:\\Windows\\explorer.exe"
+local SERVICES = SYS32 .. "services.exe"
+local SVCHOST = SYS32 .. "svchost.exe"
 local BENIGN_EXE = {
-  { SYS32 .. "svchost.exe", { "-k netsvcs -p -s Schedule", "-k LocalServiceNetworkRestricted -p", "-k DcomLaunch -p", "-k NetworkService -p -s Dnscache" } },
-  { SYS32 .. "RuntimeBroker.exe", { "-Embedding" } },
-  { SYS32 .. "conhost.exe", { "0xffffffff -ForceV1" } },
-  { SYS32 .. "taskhostw.exe", { "", "Install $(Arg0)" } },
-  { SYS32 .. "SearchProtocolHost.exe", { "Global\\UsGthrFltPipeMssGthrPipe1_ Global\\UsGthrCtrlFltPipeMssGthrPipe1 1 -2147483646" } },
-  { SYS32 .. "backgroundTaskHost.exe", { "-ServerName:BackgroundTaskHost.WebAccountProvider" } },
-  { SYS32 .. "dllhost.exe", { "/Processid:{3EB3C877-1F16-487C-9050-104DBCD66683}" } },
-  { SYS32 .. "notepad.exe", { "C:\\Users\\%u\\Documents\\notes-%n.txt" } },
-  { SYS32 .. "wbem\\WmiPrvSE.exe", { "-secured -Embedding" } },
-  { "C:\\Windows\\explorer.exe", { "", "/factory,{75dff2b7-6936-4c06-a8bb-676a7b00b24b} -Embedding" } },
-  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", { "/n \"C:\\Users\\%u\\Documents\\Quarterly report %n.docx\"" } },
-  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE", { "\"C:\\Users\\%u\\Documents\\budget-%n.xlsx\"" } },
-  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE", { "/recycle" } },
-  { "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe", { "--type=renderer --lang=en-US --renderer-client-id=%n", "--type=utility --utility-sub-type=network.mojom.NetworkService --lang=en-US" } },
-  { "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe", { "--type=gpu-process --gpu-preferences=UAAAAAAAAADgAAAYAAAAAAAAAAAAAAAAAABgAAAAAAAwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--single-argument https://intranet.corp.example.com/" } },
-  { "C:\\Program Files\\Mozilla Firefox\\firefox.exe", { "-contentproc -childID %n -isForBrowser" } },
-  { "C:\\Users\\%u\\AppData\\Local\\Microsoft\\Teams\\current\\Teams.exe", { "--type=renderer --autoplay-policy=no-user-gesture-required" } },
-  { "C:\\Program Files\\Microsoft VS Code\\Code.exe", { "--ms-enable-electron-run-as-node C:\\Users\\%u\\src\\project%n" } },
-  { "C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\4.18.24090.11-0\\MsMpEng.exe", { "" } },
-  { "C:\\Program Files (x86)\\Google\\Update\\GoogleUpdate.exe", { "/ua /installsource scheduler" } },
-  { "C:\\Program Files\\7-Zip\\7zFM.exe", { "\"C:\\Users\\%u\\Downloads\\photos-%n.zip\"" } },
-  { "C:\\Program Files\\Git\\cmd\\git.exe", { "fetch --all --prune", "status --porcelain" } },
-  { "C:\\Program Files\\Adobe\\Acrobat DC\\Acrobat\\Acrobat.exe", { "\"C:\\Users\\%u\\Downloads\\invoice-%n.pdf\"" } },
+  { SYS32 .. "svchost.exe", { "-k netsvcs -p -s Schedule", "-k LocalServiceNetworkRestricted -p", "-k DcomLaunch -p", "-k NetworkService -p -s Dnscache" }, SERVICES },
+  { SYS32 .. "RuntimeBroker.exe", { "-Embedding" }, SVCHOST },
+  { SYS32 .. "taskhostw.exe", { "" }, SVCHOST },
+  { SYS32 .. "SearchProtocolHost.exe", { "Global\\UsGthrFltPipeMssGthrPipe1_ Global\\UsGthrCtrlFltPipeMssGthrPipe1 1 -2147483646" }, SYS32 .. "SearchIndexer.exe" },
+  { SYS32 .. "backgroundTaskHost.exe", { "-ServerName:BackgroundTaskHost.WebAccountProvider" }, SVCHOST },
+  { SYS32 .. "notepad.exe", { "C:\\Users\\%u\\Documents\\notes-%n.txt" }, EXPLORER },
+  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", { "/n \"C:\\Users\\%u\\Documents\\Quarterly report %n.docx\"" }, EXPLORER },
+  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE", { "\"C:\\Users\\%u\\Documents\\budget-%n.xlsx\"" }, EXPLORER },
+  { "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE", { "/recycle" }, EXPLORER },
+  { "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe", { "--type=renderer --lang=en-US --renderer-client-id=%n", "--type=utility --utility-sub-type=network.mojom.NetworkService --lang=en-US" }, "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe" },
+  { "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe", { "--type=gpu-process --gpu-preferences=UAAAAAAAAADgAAAYAAAAAAAAAAAAAAAAAABgAAAAAAAwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--single-argument https://intranet.corp.example.com/" }, EXPLORER },
+  { "C:\\Program Files\\Mozilla Firefox\\firefox.exe", { "-contentproc -childID %n -isForBrowser" }, "C:\\Program Files\\Mozilla Firefox\\firefox.exe" },
+  { "C:\\Program Files\\Microsoft VS Code\\Code.exe", { "C:\\Users\\%u\\src\\project%n" }, EXPLORER },
+  { "C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\4.18.24090.11-0\\MsMpEng.exe", { "" }, SERVICES },
+  { "C:\\Program Files\\7-Zip\\7zFM.exe", { "\"C:\\Users\\%u\\Downloads\\photos-%n.7z\"" }, EXPLORER },
+  { "C:\\Program Files\\Git\\cmd\\git.exe", { "fetch --all --prune", "status --porcelain" }, "C:\\Program Files\\Microsoft VS Code\\Code.exe" },
+  { "C:\\Program Files\\Adobe\\Acrobat DC\\Acrobat\\Acrobat.exe", { "\"C:\\Users\\%u\\Downloads\\invoice-%n.pdf\"" }, EXPLORER },
 }
-local DOCS = { "Documents\\notes-%n.txt", "Documents\\Quarterly report %n.docx", "Downloads\\photos-%n.zip",
-  "AppData\\Local\\Temp\\~DF%n.TMP", "AppData\\Local\\Google\\Chrome\\User Data\\Default\\Cache\\f_%n",
-  "AppData\\Roaming\\Microsoft\\Office\\Recent\\budget-%n.xlsx.LNK", "Pictures\\IMG_%n.jpg" }
+local DOCS = { "Documents\\notes-%n.txt", "Documents\\Quarterly report %n.docx", "Downloads\\photos-%n.jpg",
+  "AppData\\Local\\Google\\Chrome\\User Data\\Default\\Cache\\f_%n", "Pictures\\IMG_%n.jpg" }
 local REGKEYS = { "HKU\\S-1-5-21-%n\\Software\\Microsoft\\Office\\16.0\\Common\\Roaming\\Identities\\%n",
   "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\LastOnlineScanTimeForAppCategory",
   "HKU\\S-1-5-21-%n\\Software\\Google\\Chrome\\PreferenceMACs\\Default\\homepage",
@@ -209,18 +207,18 @@ local function fill(r, s, user)
 end
 
 -- A benign value for a field by its name, or nil (then a recombined one).
-local function benign(r, name, user, exe, cmd)
+local function benign(r, name, user, exe, cmd, parent)
   if name == "Image" or name == "NewProcessName" or name == "SourceImage" or name == "TargetImage"
       or name == "Application" or name == "ProcessName" then
     return exe
   elseif name == "ParentImage" or name == "ParentProcessName" then
-    local p = BENIGN_EXE[r(#BENIGN_EXE)][1]
-    return fill(r, p, user)
+    return parent
   elseif name == "CommandLine" or name == "ProcessCommandLine" then
     return cmd
   elseif name == "ParentCommandLine" then
-    local e = BENIGN_EXE[r(#BENIGN_EXE)]
-    return fill(r, ('"%s" %s'):format(e[1], e[2][r(#e[2])]), user)
+    return ('"%s"'):format(parent)
+  elseif name == "GrantedAccess" then
+    return "0x1000"
   elseif name == "ImageLoaded" then
     return SYS32 .. ({ "ntdll.dll", "kernel32.dll", "user32.dll", "combase.dll", "msvcrt.dll", "bcrypt.dll" })[r(6)]
   elseif name == "TargetFilename" or name == "FileName" or name == "ObjectName" or name == "Path" then
@@ -244,7 +242,7 @@ local function benign(r, name, user, exe, cmd)
   elseif name == "ScriptBlockText" or name == "Payload" or name == "ContextInfo" then
     return fill(r, SCRIPTS[r(#SCRIPTS)], user)
   elseif name == "TaskName" then
-    return ({ "\\Microsoft\\Windows\\UpdateOrchestrator\\Schedule Scan", "\\GoogleUpdateTaskMachineUA", "\\Microsoft\\Office\\OfficeTelemetryAgentLogOn2016" })[r(3)]
+    return fill(r, "\\Example\\Nightly backup %n", user)
   elseif name == "TaskContent" or name == "Configuration" or name == "CallTrace" then
     return "benign"
   elseif name == "Signature" then
@@ -274,7 +272,7 @@ local BUILTIN_SHAPES = {
       "Company", "OriginalFileName", "CommandLine", "CurrentDirectory", "User", "LogonGuid", "LogonId",
       "TerminalSessionId", "IntegrityLevel", "Hashes", "ParentProcessGuid", "ParentProcessId", "ParentImage",
       "ParentCommandLine", "ParentUser" } },
-  { w = 15, provider = "Microsoft-Windows-Sysmon", channel = "Microsoft-Windows-Sysmon/Operational", id = 11,
+  { w = 15, provider = "Microsoft-Windows-Sysmon", channel = "Microsoft-Windows-Sysmon/Operational", id = 11, files = true,
     fields = { "RuleName", "UtcTime", "ProcessGuid", "ProcessId", "Image", "TargetFilename", "CreationUtcTime", "User" } },
   { w = 15, provider = "Microsoft-Windows-Sysmon", channel = "Microsoft-Windows-Sysmon/Operational", id = 13,
     fields = { "RuleName", "EventType", "UtcTime", "ProcessGuid", "ProcessId", "Image", "TargetObject", "Details", "User" } },
@@ -330,10 +328,15 @@ function M.model(dir)
       order[#order + 1] = key
     end
     s.w = s.w + 1
+    for _, nm in ipairs(names) do if nm == "TargetFilename" then s.files = true end end
+    -- Sysmon's own configuration events fire a rule whatever they hold
+    if s.provider == "Microsoft-Windows-Sysmon" and (math.tointeger(s.id) == 16 or math.tointeger(s.id) == 4) then s.w = 0 end
     m.malicious[#m.malicious + 1] = ev
   end
   table.sort(order) -- pairs() order is not stable across runs; sorted keys are
-  for _, k in ipairs(order) do m.shapes[#m.shapes + 1] = byshape[k] end
+  for _, k in ipairs(order) do
+    if byshape[k].w > 0 then m.shapes[#m.shapes + 1] = byshape[k] end
+  end
   for _, p in pairs(m.pool) do
     p.seen = nil
     table.sort(p, function(a, b) return tostring(a) < tostring(b) end)
@@ -399,12 +402,16 @@ function M.generator(model, opts)
     local s = pick_shape()
     local user = USERS[r(#USERS)]
     local be = BENIGN_EXE[r(#BENIGN_EXE)]
+    if s.files then -- system binaries writing user files trip rules: apps write them
+      while be[1]:find(SYS32, 1, true) do be = BENIGN_EXE[r(#BENIGN_EXE)] end
+    end
     local exe = fill(r, be[1], user)
+    local parent = be[3]
     local args = be[2][r(#be[2])]
     local cmd = args == "" and ('"%s"'):format(exe) or fill(r, ('"%s" %s'):format(exe, args), user)
     local parts = {}
     for i, name in ipairs(s.fields) do
-      local v = benign(r, name, user, exe, cmd)
+      local v = benign(r, name, user, exe, cmd, parent)
       if v == nil then
         if name == "UtcTime" or name == "CreationUtcTime" then
           v = iso(t):gsub("T", " "):sub(1, 23)

@@ -272,6 +272,7 @@ function H.main(argv, env)
   local next_progress = t0 + 3 -- a progress line only for inputs that take a few seconds
   local progressed = false
   for _, path in ipairs(o.inputs) do
+    local bad_here = 0
     local good, e = pcall(function()
       if path ~= "-" then
         local f, msg = io.open(path, "rb")
@@ -279,11 +280,15 @@ function H.main(argv, env)
         f:close()
       end
       local function on_error(lineno, msg, _)
-        bad = bad + 1
+        bad, bad_here = bad + 1, bad_here + 1
         err:write(("fastmatch-hunt: %s:%d: bad event: %s\n"):format(path, lineno, tostring(msg)))
       end
-      for ev, evhits, _ in eng:scan(path, { on_error = on_error }) do
-        events = events + 1
+      -- eng:scan yields only the events that fire (the others may never
+      -- leave C, behind its prefilter): the lines are counted apart, in C
+      local lines_in = path ~= "-" and fm.count_lines(path) or nil
+      local last = 0
+      for ev, evhits, lineno in eng:scan(path, { on_error = on_error }) do
+        last = lineno or last
         if #evhits > 0 then
           local f
           for _, rule in ipairs(evhits) do
@@ -303,16 +308,18 @@ function H.main(argv, env)
             end
           end
         end
-        if events % 4096 == 0 and not o.quiet then
+        if not o.quiet then
           local now = fm.now()
           if now >= next_progress then
-            err:write(("\rfastmatch-hunt: %s: %d events, %d hits, %.0f events/s   "):format(
-              path, events, hits, events / (now - t0)))
+            local done = events + last
+            err:write(("\rfastmatch-hunt: %s: %d%s events, %d hits, %.0f events/s   "):format(path, done,
+              lines_in and ("/%d"):format(lines_in) or "", hits, done / (now - t0)))
             next_progress = now + 1
             progressed = true
           end
         end
       end
+      events = events + (lines_in or last) - bad_here
     end)
     if not good then
       if type(e) == "table" and e.fatal then err:write("fastmatch-hunt: ", e.msg, "\n"); return 1 end

@@ -85,7 +85,8 @@ local EVENTS = {
   event { id = 1, host = "ws3", ts = "2026-11-01T10:00:03.000000Z",
           data = { Image = [[C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe]],
                    CommandLine = [[powershell -enc benign-script]] } },
-  '{"Event": {"System": {"EventID": 1, "Computer": "broken"',
+  -- a truncated event (it holds a rule's literal, so no prefilter drops it)
+  [[{"Event":{"System":{"EventID":1,"Computer":"broken"},"EventData":{"Image":"C:\\Windows\\System32\\whoami.exe"]],
   event { id = 11, host = "ws4", ts = "2026-11-01T10:00:05.000000Z",
           data = { Image = [[C:\Windows\System32\rundll32.exe]], TargetFilename = [[C:\Temp\lsass.dmp]] } },
   event { id = 11, host = "ws4", ts = "2026-11-01T10:00:06.000000Z",
