@@ -33,7 +33,7 @@ function M.shared_dir()
     cands[#cands + 1] = env .. "/data/sigma"
     cands[#cands + 1] = env
   end
-  cands[#cands + 1] = here() .. "/../../shared/data/sigma"
+  if #cands == 0 then cands[1] = here() .. "/../../shared/data/sigma" end
   for _, d in ipairs(cands) do
     local f = io.open(d .. "/sigmahq/thor.yml")
     if f then f:close(); return d end
@@ -290,6 +290,29 @@ local BUILTIN_POOL = {
   MessageNumber = { 1 }, MessageTotal = { 1 }, IpPort = { "0", "49733" },
 }
 
+-- A few malicious events of our own, for when the regression events are
+-- absent (the in-run experiments' built-in rules fire on them).
+function M.builtin_malicious()
+  local function ev(id, data)
+    return { Event = { System = { Provider = { ["#attributes"] = { Name = "Microsoft-Windows-Sysmon" } },
+      EventID = id, Channel = "Microsoft-Windows-Sysmon/Operational", Computer = "x" }, EventData = data } }
+  end
+  local cmd = SYS32 .. "cmd.exe"
+  return {
+    ev(1, { Image = SYS32 .. "whoami.exe", CommandLine = "whoami /priv", ParentImage = cmd, User = "CORP\\mallory" }),
+    ev(1, { Image = SYS32 .. "WindowsPowerShell\\v1.0\\powershell.exe", ParentImage = cmd,
+            CommandLine = "powershell.exe -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA" }),
+    ev(1, { Image = "C:\\Users\\Public\\mimikatz.exe", CommandLine = "mimikatz.exe privilege::debug sekurlsa::logonpasswords exit",
+            ParentImage = cmd }),
+    ev(1, { Image = SYS32 .. "rundll32.exe", CommandLine = "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Temp\\lsass.dmp full",
+            ParentImage = cmd }),
+    ev(11, { Image = SYS32 .. "rundll32.exe", TargetFilename = "C:\\Temp\\lsass.dmp" }),
+    ev(13, { Image = SYS32 .. "reg.exe", EventType = "SetValue",
+             TargetObject = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\updater",
+             Details = "C:\\Users\\Public\\updater.exe" }),
+  }
+end
+
 -- ------------------------------------------------------------ the model
 -- M.model([dir]) -> model: shapes, value pools, malicious events (encoded)
 function M.model(dir)
@@ -297,6 +320,7 @@ function M.model(dir)
   local m = { shapes = {}, pool = {}, malicious = {}, source = nil }
   if not events then
     m.shapes, m.pool = BUILTIN_SHAPES, BUILTIN_POOL
+    m.malicious = M.builtin_malicious()
     m.source = "built-in shapes (" .. tostring(why) .. ")"
     m.total_w = 0
     for _, s in ipairs(m.shapes) do m.total_w = m.total_w + s.w end

@@ -40,7 +40,7 @@ function H.default_rules()
   local env = os.getenv("FM_SHARED")
   if env and env ~= "" then dirs[#dirs + 1] = env .. "/data/sigma/sigmahq/rules"; dirs[#dirs + 1] = env .. "/sigmahq/rules" end
   local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-  dirs[#dirs + 1] = here .. "/../../shared/data/sigma/sigmahq/rules"
+  if #dirs == 0 then dirs[1] = here .. "/../../shared/data/sigma/sigmahq/rules" end
   for _, d in ipairs(dirs) do
     local f = io.open(d .. "/windows")
     if f then f:close(); return d end
