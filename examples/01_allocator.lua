@@ -38,7 +38,7 @@ local function in_run()
   local rules, what = R.rules_dir()
   local hunt = R.here .. "hunt.lua"
   local args = ("--rules %s -o /dev/null %s"):format(B.shq(rules), B.shq(path))
-  local runs = B.quick and 1 or 3
+  local runs = B.quick and 1 or 2
   local t = { default = {}, mimalloc = {} }
   local peak, summary, loaded = {}, nil, nil
   for _ = 1, runs do

@@ -54,7 +54,7 @@ local function in_run()
     { name = "re compiled once (the engine)", fn = function()
       stats[2] = R.detect(eng, path)
     end },
-  }, { silent = true, runs = B.quick and 1 or 3 })
+  }, { silent = true, runs = B.quick and 1 or 3, warmup = 0 })
   assert(stats[1].hits == stats[2].hits, "the two runs found different detections")
   local b, a = res[1].cpu, res[2].cpu
   local _, sinfo = R.stream()

@@ -41,7 +41,7 @@ local function in_run()
   local res = B.compare(nil, {
     { name = "one write(2) per record", fn = function() run(1, { buffer = 1 }) end },
     { name = "fm.writer (64 KiB buffer)", fn = function() run(2) end },
-  }, { silent = true, runs = B.quick and 1 or 3 })
+  }, { silent = true, runs = B.quick and 1 or 3, warmup = 0 })
   os.remove(out)
   assert(sizes[1] == sizes[2], "the two timelines differ in size")
   local b, a = res[1].cpu, res[2].cpu

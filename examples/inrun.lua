@@ -24,8 +24,8 @@ local R = { G = G, here = here }
 
 R.SEED = 2026
 R.HITS = 0.1
-R.EVENTS = B.size(12000, 300)     -- the stream of the indexed runs
-R.NAIVE = B.size(150, 20)         -- its first events, for the runs without the index
+R.EVENTS = B.size(8000, 300)      -- the stream of the indexed runs
+R.NAIVE = B.size(100, 20)          -- its first events, for the runs without the index
 
 -- A small rule set of our own: the quick runs, and clones without ../shared.
 R.BUILTIN = {
