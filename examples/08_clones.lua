@@ -54,6 +54,7 @@ local function in_run()
   if not ok then return { verdict = "not applicable here", why = why } end
   local eng, info = R.engine()
   local path = R.stream()
+  R.warm(eng, path)
   local function run(copy)
     local st
     local grown, det = B.memory(function()

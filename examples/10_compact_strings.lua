@@ -79,6 +79,7 @@ local function in_run()
   local eng, info = R.engine()
   local path = R.stream()
   local FMT = "s2s1s2s2s1s2s1s4"
+  R.warm(eng, path)
   local function run(packed)
     local last, f
     local grown, recs = B.memory(function()

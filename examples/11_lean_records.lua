@@ -74,6 +74,7 @@ local function in_run()
     for i, k in ipairs(names) do parts[i] = k .. ": " .. f[k] end
     return table.concat(parts, " ¦ ")
   end
+  R.warm(eng, path)
   local function run(with)
     local last, f
     local grown, recs = B.memory(function()
