@@ -78,7 +78,7 @@ $(SO): $(OBJS) $(FLAGS_STAMP)
 
 # ---------------------------------------------------------------- deps
 DEB_BUILD := make gcc pkg-config lua5.4 liblua5.4-dev libpcre2-dev libmimalloc-dev
-DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg valgrind
+DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg valgrind lua-cjson lua-yaml
 DEB_MORE  := time
 DEB_PKGS  ?= $(DEB_BUILD) $(DEB_TEST) $(DEB_MORE)
 

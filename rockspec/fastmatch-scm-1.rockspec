@@ -35,8 +35,18 @@ build = {
       MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
    },
    install_target = "install",
-   -- the command-line hunter (luarocks wraps it to run on this Lua)
+   -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's stages
+   -- live one level down. It needs lyaml and lua-cjson at run time (loaded
+   -- only by fastmatch.sigma); they are not listed as dependencies so that
+   -- `luarocks make` keeps working offline with the distribution's packages.
+   -- The command-line hunter is installed as fastmatch-hunt (luarocks wraps
+   -- it to run on this Lua).
    install = {
+      lua = {
+         ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
+         ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
+         ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
+      },
       bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
    },
    install_variables = {

@@ -59,14 +59,19 @@ local function text(v)
 end
 M.text = text
 
+-- name -> the name without spaces, or false: computed once per name
+local despaced = setmetatable({}, { __mode = "k", __index = function(t, k)
+  local k2 = k:find(" ", 1, true) and k:gsub(" ", "") or false
+  t[k] = k2
+  return k2
+end })
+
 local function put(f, k, v)
   if v == nil then return end
   if f[k] == nil then f[k] = v end
   -- Defender's "Threat Name" is the rule's ThreatName (as SigmaHQ's CI reads it)
-  if k:find(" ", 1, true) then
-    local k2 = k:gsub(" ", "")
-    if f[k2] == nil then f[k2] = v end
-  end
+  local k2 = despaced[k]
+  if k2 and f[k2] == nil then f[k2] = v end
 end
 
 local function scalars(t)
@@ -108,17 +113,18 @@ end
 local function put_system(f, t, prefix)
   for k, v in pairs(t) do
     if type(k) == "string" then
-      local name = prefix .. k
+      local name = prefix == "" and k or prefix .. k
       if type(v) ~= "table" then
         put(f, name, text(v))
       else
-        local a = v["#attributes"]
-        if type(a) == "table" then
-          for ak, av in pairs(a) do put(f, name .. "_" .. ak, text(av)) end
-        end
-        if v["#text"] ~= nil then put(f, name, text(v["#text"])) end
         for ck, cv in pairs(v) do
-          if type(ck) == "string" and ck:sub(1, 1) ~= "#" then
+          if ck == "#attributes" then
+            if type(cv) == "table" then
+              for ak, av in pairs(cv) do put(f, name .. "_" .. ak, text(av)) end
+            end
+          elseif ck == "#text" then
+            put(f, name, text(cv))
+          elseif type(ck) == "string" then
             put_system(f, { [ck] = cv }, name .. "_")
           end
         end
@@ -193,6 +199,7 @@ local function compile_item(eng, key, v, null)
     for _, alt in ipairs(g.alts) do
       if alt.kind == "wc" then
         if eng.cased then alt.cased = true end
+        alt.key = nil  -- set below, once the pattern is final
         if item.keyword then
           -- a keyword is searched in any value of the event, as full-text search does
           alt.pattern = "*" .. alt.pattern .. "*"
@@ -203,6 +210,9 @@ local function compile_item(eng, key, v, null)
         g.wc = false
       end
     end
+    for _, alt in ipairs(g.alts) do
+      if alt.kind == "wc" then alt.key = (alt.cased and "1" or "0") .. alt.pattern end
+    end
     g.vi = #item.groups + 1
     item.groups[g.vi] = g
   end
@@ -211,11 +221,45 @@ local function compile_item(eng, key, v, null)
     return nil, "keyword with modifier '" .. table.concat(mods, "|") .. "'"
   end
   item.all = (set.all and #item.groups > 1) or false
-  local others = {}
+  -- the keys of the wildcard values, for the indexed test (see wc_hit)
+  item.keys, item.nkeys, item.wc_alts = {}, 0, {}
   for _, g in ipairs(item.groups) do
-    if not g.wc then others[#others + 1] = g end
+    if g.wc then
+      g.keys = {}
+      for _, alt in ipairs(g.alts) do
+        g.keys[alt.key] = true
+        if not item.keys[alt.key] then
+          item.keys[alt.key] = true
+          item.nkeys = item.nkeys + 1
+          item.wc_alts[#item.wc_alts + 1] = alt
+        end
+      end
+    end
+  end
+  local others = {}
+  item.unguarded = 0
+  for _, g in ipairs(item.groups) do
+    if not g.wc then
+      others[#others + 1] = g
+      -- a regex waits behind its required literal: an indexed `*literal*`
+      -- whose hit makes the rule a candidate (the regex still decides)
+      local guards = {}
+      for _, alt in ipairs(g.alts) do
+        local lit = alt.kind == "re" and modifiers.regex_literal(alt.source)
+        if not lit then guards = nil; break end
+        guards[#guards + 1] = { lit = lit, pattern = "*" .. modifiers.render({ lit }) .. "*" }
+      end
+      g.guards = guards
+      if not guards then item.unguarded = item.unguarded + 1 end
+    end
   end
   item.others = #others > 0 and others or nil
+  -- can the item hold with no indexed hit at all?
+  if item.all then
+    item.free = item.unguarded == #item.groups
+  else
+    item.free = item.unguarded > 0
+  end
   return item
 end
 
@@ -274,8 +318,7 @@ local function sel_kleene(node)
     return r
   end
   for _, item in ipairs(node) do
-    local can = item.others ~= nil and (not item.all or #item.others == #item.groups)
-    if not can then return false end
+    if not item.free then return false end
   end
   return nil
 end
@@ -295,53 +338,124 @@ local function json_literal(parts)
   return best
 end
 
--- The literals one of which a line must hold for the selection to hold.
-local function sel_required(node)
+-- The shortest literal of a wildcard alternative (JSON text) decides how
+-- rare its value is; "" when it has none.
+local function alt_literal(alt)
+  local l = alt.json
+  if l == nil then l = json_literal(alt.parts); alt.json = l end
+  return l
+end
+
+-- The literals of an item: one of them is in any line where it holds; nil if none.
+local function item_literals(item)
+  if item.free then return nil end
+  local best, bw
+  for _, g in ipairs(item.groups) do
+    if g.wc or g.guards then
+      local lits, m = {}, math.huge
+      for _, alt in ipairs(g.guards or g.alts) do
+        local l = g.guards and json_literal({ alt.lit }) or alt_literal(alt)
+        if l == "" then lits = nil; break end
+        lits[#lits + 1] = l
+        if #l < m then m = #l end
+      end
+      if not item.all then
+        if not lits then return nil end
+        if not best then best, bw = {}, math.huge end
+        for _, l in ipairs(lits) do best[#best + 1] = l end
+        if m < bw then bw = m end
+      elseif lits and (not best or m > bw) then
+        best, bw = lits, m  -- every value must be there: the rarest one will do
+      end
+    end
+  end
+  return best, bw
+end
+
+-- Weight of a list of literals (or of items): its shortest literal.
+local function lits_weight(r)
+  local m = math.huge
+  for _, l in ipairs(r) do
+    local n = type(l) == "string" and #l or l.weight
+    if n < m then m = n end
+  end
+  return m
+end
+
+-- A selection's cover: per `and` one item (the rarest), per `or` the union.
+-- kind "items" gives the items, else their literals.
+local function sel_cover(node, kind)
   if node.op == "or" then
     local out = {}
     for _, sub in ipairs(node) do
-      local r = sel_required(sub)
+      local r = sel_cover(sub, kind)
       if not r then return nil end
       for _, l in ipairs(r) do out[#out + 1] = l end
     end
     return out
   end
-  local best, bestlen
+  local best, bw
   for _, item in ipairs(node) do
+    local lits, w = item_literals(item)
     local r
-    if item.all then
-      -- every value must be there: the one with the longest literal will do
-      local bl
-      for _, g in ipairs(item.groups) do
-        if g.wc then
-          local lits, m = {}, math.huge
-          for _, alt in ipairs(g.alts) do
-            local l = json_literal(alt.parts)
-            if l == "" then lits = nil; break end
-            lits[#lits + 1] = l
-            if #l < m then m = #l end
-          end
-          if lits and (not bl or m > bl) then r, bl = lits, m end
-        end
+    if kind == "items" then
+      -- an item that needs an indexed hit to hold (keywords too)
+      if not item.free then
+        r = { item }
+        w = lits and w or 0
+        item.weight = w
       end
-    elseif not item.others then
-      r = {}
-      for _, g in ipairs(item.groups) do
-        for _, alt in ipairs(g.alts) do
-          local l = json_literal(alt.parts)
-          if l == "" then r = nil; break end
-          r[#r + 1] = l
-        end
-        if not r then break end
-      end
+    else
+      r = lits
     end
-    if r then
-      local m = math.huge
-      for _, l in ipairs(r) do if #l < m then m = #l end end
-      if not best or m > bestlen then best, bestlen = r, m end
-    end
+    if r and (not best or w > bw) then best, bw = r, w end
   end
   return best
+end
+
+-- How rare an item's values are: its shortest literal (0 when it has none).
+local function item_weight(item)
+  local w = item.weight
+  if w == nil then
+    local _, lw = item_literals(item)
+    w = lw or 0
+    if w == math.huge then w = 0 end
+    item.weight = w
+  end
+  return w
+end
+
+local function cover_weight(cover)
+  local m = math.huge
+  for _, it in ipairs(cover) do
+    local w = item_weight(it)
+    if w < m then m = w end
+  end
+  return m
+end
+
+-- A selection's requirements: each item of an `and` that needs an indexed
+-- hit is one; an `or` (list of maps) is one cover: the best of each branch.
+local function sel_reqs(node)
+  if node.op == "or" then
+    local u = {}
+    for _, sub in ipairs(node) do
+      local r = sel_reqs(sub)
+      if #r == 0 then return {} end
+      local best, bw
+      for _, c in ipairs(r) do
+        local w = cover_weight(c)
+        if not best or w > bw then best, bw = c, w end
+      end
+      for _, it in ipairs(best) do u[#u + 1] = it end
+    end
+    return { u }
+  end
+  local out = {}
+  for _, item in ipairs(node) do
+    if not item.free then out[#out + 1] = { item } end
+  end
+  return out
 end
 
 local function collect_items(node, out)
@@ -421,7 +535,23 @@ local function compile_rule(eng, doc, path, null)
   rule.cond = condition.compile(tree, sels)
   rule.items = items
   rule.always = condition.kleene(tree, kl) ~= false
-  rule.literals = condition.required(tree, function(nm) return sel_required(nodes[nm]) end)
+  rule.literals = condition.cover(tree, function(nm) return sel_cover(nodes[nm], "lits") end, lits_weight)
+  -- Requirements: covers (lists of items) each of which must have a hit for
+  -- the rule to fire. A rule becomes a candidate only once every one has a
+  -- hit, so a common value (cmd.exe) alone does not make it one.
+  local reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
+  if #reqs > 30 then
+    table.sort(reqs, function(a, b) return cover_weight(a) > cover_weight(b) end)
+    for i = #reqs, 31, -1 do reqs[i] = nil end
+  end
+  if #reqs == 0 then rule.always = true end
+  if not rule.always then
+    for i, cover in ipairs(reqs) do
+      local bit = 1 << (i - 1)
+      for _, it in ipairs(cover) do it.bits = (it.bits or 0) | bit end
+    end
+    rule.full = (1 << #reqs) - 1
+  end
   return rule
 end
 
@@ -582,41 +712,57 @@ local function build(eng)
   local d = eng.dispatch
   for _, v in ipairs(eng.variant_list) do
     v.fields, v.always = {}, {}
-    local pats = {}  -- name -> cased -> {list=, refs=, at=}
-    local function add(name, cased, pat, ref)
+    -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
+    local pats = {}
+    -- trig[i]: pairs rule, bits (the requirements pattern i helps satisfy)
+    local function add(name, cased, alt, bits, rule)
       local byname = pats[name]
       if not byname then byname = {}; pats[name] = byname end
       local e = byname[cased]
-      if not e then e = { list = {}, refs = {}, at = {} }; byname[cased] = e end
+      if not e then e = { list = {}, trig = {}, at = {}, seen = {} }; byname[cased] = e end
+      local pat = alt.pattern
       local i = e.at[pat]
       if not i then
         i = #e.list + 1
-        e.list[i], e.at[pat], e.refs[i] = pat, i, {}
+        e.list[i], e.at[pat], e.trig[i], e.seen[i] = pat, i, {}, {}
       end
-      local refs = e.refs[i]
-      refs[#refs + 1] = ref
+      if bits then
+        local t = e.trig[i]
+        local at = e.seen[i][rule]
+        if at then
+          t[at + 1] = t[at + 1] | bits
+        else
+          e.seen[i][rule] = #t + 1
+          t[#t + 1], t[#t + 2] = rule, bits
+        end
+      end
     end
     for _, rule in ipairs(v.rules) do
       if eng.regex or rule.always then v.always[#v.always + 1] = rule end
       if not eng.regex then
         for _, item in ipairs(rule.items) do
           local name = item.keyword and KW or (v.rename[item.field] or item.field)
-          for gi, g in ipairs(item.groups) do
+          local bits = not rule.always and item.bits or nil
+          for _, g in ipairs(item.groups) do
             if g.wc then
-              for _, alt in ipairs(g.alts) do
-                add(name, alt.cased, alt.pattern, { item = item, vi = gi })
-              end
+              for _, alt in ipairs(g.alts) do add(name, alt.cased, alt, bits, rule) end
+            elseif g.guards and bits then
+              for _, guard in ipairs(g.guards) do add(name, false, guard, bits, rule) end
             end
           end
         end
       end
     end
     for name, byname in pairs(pats) do
-      local e = {}
+      local e = { patterns = 0 }
       for cased, p in pairs(byname) do
         local set = fm.set(p.list, { cased = cased })
-        if cased then e.cs, e.cs_refs = set, p.refs else e.ci, e.ci_refs = set, p.refs end
-        e.patterns = (e.patterns or 0) + #p.list
+        local keys = {}
+        for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
+        for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end
+        if cased then e.cs, e.cs_keys, e.cs_trig = set, keys, p.trig
+        else e.ci, e.ci_keys, e.ci_trig = set, keys, p.trig end
+        e.patterns = e.patterns + #p.list
       end
       if name == KW then v.kw = e else v.fields[name] = e end
     end
@@ -726,8 +872,6 @@ local function group_test(eng, g, val, ctx)
       if val == nil or val == "" or (type(val) == "table" and val[1] == nil) then return true end
     elseif k == "exists" then
       if (val ~= nil) == alt.want then return true end
-    elseif type(val) == "string" then
-      if alt_test(eng, alt, val, ctx) then return true end
     elseif val == KW then
       for _, s in pairs(ctx.f) do
         if type(s) == "string" then
@@ -736,6 +880,8 @@ local function group_test(eng, g, val, ctx)
           for _, x in ipairs(s) do if alt_test(eng, alt, x, ctx) then return true end end
         end
       end
+    elseif type(val) == "string" then
+      if alt_test(eng, alt, val, ctx) then return true end
     elseif type(val) == "table" then
       for _, s in ipairs(val) do
         if alt_test(eng, alt, s, ctx) then return true end
@@ -745,27 +891,44 @@ local function group_test(eng, g, val, ctx)
   return false
 end
 
--- The indexed path: wildcard groups answered by the sets' hits.
+-- The indexed path: wildcard groups answered by what the sets matched
+-- (ctx.m[event field][alt.key]), other groups tested here.
+local function wc_hit(keys, nkeys, alts, mt)
+  -- loop over the smaller side: the patterns that matched, or the values
+  if mt[1] < nkeys then
+    for k in next, mt do
+      if keys[k] then return true end
+    end
+    return false
+  end
+  for i = 1, #alts do
+    if mt[alts[i].key] then return true end
+  end
+  return false
+end
+
 local function test_indexed(item, ctx)
-  local h = ctx.hits[item]
+  local name = item.keyword and KW or (ctx.rename[item.field] or item.field)
+  local mt = ctx.m[name]
   if not item.all then
-    if h then return true end
+    if mt and item.nkeys > 0 and wc_hit(item.keys, item.nkeys, item.wc_alts, mt) then return true end
     local others = item.others
     if others then
-      local val = item.keyword and KW or ctx.f[ctx.rename[item.field] or item.field]
+      local val = item.keyword and KW or ctx.f[name]
       for i = 1, #others do
         if group_test(ctx.eng, others[i], val, ctx) then return true end
       end
     end
     return false
   end
-  local val
-  for gi, g in ipairs(item.groups) do
+  local groups = item.groups
+  for i = 1, #groups do
+    local g = groups[i]
     if g.wc then
-      if not (h and h[gi]) then return false end
+      if not (mt and wc_hit(g.keys, #g.alts, g.alts, mt)) then return false end
     else
-      if val == nil then val = item.keyword and KW or ctx.f[ctx.rename[item.field] or item.field] or false end
-      if not group_test(ctx.eng, g, val or nil, ctx) then return false end
+      local val = item.keyword and KW or ctx.f[name]
+      if not group_test(ctx.eng, g, val, ctx) then return false end
     end
   end
   return true
@@ -787,53 +950,52 @@ local function test_naive(item, ctx)
   return true
 end
 
-local function probe(e, s, hits, cands)
+-- One field value through its sets: what matched goes to mt, the rules whose
+-- trigger matched to cands.
+local function probe(e, s, mt, cands, nc)
   local set = e.ci
   if set and set:test(s) then
-    local idx, refs = set:all(s), e.ci_refs
+    local idx, keys, trig = set:all(s), e.ci_keys, e.ci_trig
+    mt[1] = mt[1] + #idx
     for i = 1, #idx do
-      local rs = refs[idx[i]]
-      for j = 1, #rs do
-        local ref = rs[j]
-        local it = ref.item
-        if it.all then
-          local h = hits[it]
-          if h == nil then h = {}; hits[it] = h end
-          h[ref.vi] = true
-        else
-          hits[it] = true
+      local k = idx[i]
+      mt[keys[k]] = true
+      local t = trig[k]
+      if t then
+        for j = 1, #t, 2 do
+          local r = t[j]
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
         end
-        cands[it.rule] = true
       end
     end
   end
   set = e.cs
   if set and set:test(s) then
-    local idx, refs = set:all(s), e.cs_refs
+    local idx, keys, trig = set:all(s), e.cs_keys, e.cs_trig
+    mt[1] = mt[1] + #idx
     for i = 1, #idx do
-      local rs = refs[idx[i]]
-      for j = 1, #rs do
-        local ref = rs[j]
-        local it = ref.item
-        if it.all then
-          local h = hits[it]
-          if h == nil then h = {}; hits[it] = h end
-          h[ref.vi] = true
-        else
-          hits[it] = true
+      local k = idx[i]
+      mt[keys[k]] = true
+      local t = trig[k]
+      if t then
+        for j = 1, #t, 2 do
+          local r = t[j]
+          local old = cands[r] or 0
+          local now = old | t[j + 1]
+          if now ~= old then
+            cands[r] = now
+            if now == r.full then nc = nc + 1; cands[nc] = r end
+          end
         end
-        cands[it.rule] = true
       end
     end
   end
-end
-
-local function probe_value(e, val, hits, cands)
-  if type(val) == "string" then
-    probe(e, val, hits, cands)
-  else
-    for i = 1, #val do probe(e, val[i], hits, cands) end
-  end
+  return nc
 end
 
 local function by_index(a, b) return a.index < b.index end
@@ -869,18 +1031,35 @@ function Engine:match(event)
   if #vs == 0 then return out end
   local ctx = { eng = self, f = f, test = test_indexed }
   for _, v in ipairs(vs) do
-    local hits, cands = {}, {}
+    local m, cands, nc = {}, {}, 0
     local fields = v.fields
     for name, val in pairs(f) do
       local e = fields[name]
-      if e then probe_value(e, val, hits, cands) end
+      if e then
+        local mt = { 0 }
+        m[name] = mt
+        if type(val) == "string" then
+          nc = probe(e, val, mt, cands, nc)
+        else
+          for i = 1, #val do nc = probe(e, val[i], mt, cands, nc) end
+        end
+      end
     end
     local kw = v.kw
     if kw then
-      for _, val in pairs(f) do probe_value(kw, val, hits, cands) end
+      local mt = { 0 }
+      m[KW] = mt
+      for _, val in pairs(f) do
+        if type(val) == "string" then
+          nc = probe(kw, val, mt, cands, nc)
+        else
+          for i = 1, #val do nc = probe(kw, val[i], mt, cands, nc) end
+        end
+      end
     end
-    ctx.hits, ctx.rename = hits, v.rename
-    for rule in pairs(cands) do
+    ctx.m, ctx.rename = m, v.rename
+    for i = 1, nc do
+      local rule = cands[i]
       if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
     end
     local always = v.always
@@ -980,7 +1159,7 @@ function Engine:scan(src, opts)
       if line == nil then return nil end
       if line:find("%S") then
         local ev, err = decode(line)
-        if type(ev) == "table" then
+        if type(ev) == "table" and ev[1] == nil then
           local hits = self:match(ev)
           if #hits > 0 then return ev, hits, n end
         else

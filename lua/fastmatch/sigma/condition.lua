@@ -209,44 +209,87 @@ function M.kleene(tree, val)
   return false
 end
 
--- The literals one of which a line must hold for the condition to hold, or
--- nil when it cannot say (a `not`, a regex...). lit(name) does it for a selection.
-function M.required(tree, lit)
+-- A cover of the condition: a list of leaves one of which must hold for the
+-- condition to hold, or nil when it cannot say (a `not`, a regex...).
+-- leaf(name) gives a selection's cover; weight(list) rates a cover (higher is
+-- better: rarer), to choose among the children of an `and`. Used for the
+-- literals a line must hold and for the items that make a rule a candidate.
+function M.cover(tree, leaf, weight)
   local op = tree.op
-  if op == "sel" then return lit(tree.name) end
+  if op == "sel" then return leaf(tree.name) end
   if op == "not" then return nil end
   local list, all
   if op == "of" then
     list = {}
     for i, nm in ipairs(tree.names) do list[i] = { op = "sel", name = nm } end
-    all = tree.n == "all" or tree.n > 1
-    if tree.n ~= "all" and tree.n > 1 then
-      -- n of m: any m - n + 1 of them cover; keep it simple: union of all
-      all = false
-    end
+    -- `all of`: any one suffices; `n of` (n > 1) is covered by the union
+    all = tree.n == "all"
   else
     list, all = tree, op == "and"
   end
   if all then
-    -- one child's requirement suffices: take the one whose shortest literal is longest
-    local best, bestlen
+    local best, bw
     for _, sub in ipairs(list) do
-      local r = M.required(sub, lit)
+      local r = M.cover(sub, leaf, weight)
       if r then
-        local m = math.huge
-        for _, l in ipairs(r) do if #l < m then m = #l end end
-        if not best or m > bestlen then best, bestlen = r, m end
+        local w = weight(r)
+        if not best or w > bw then best, bw = r, w end
       end
     end
     return best
   end
   local out = {}
   for _, sub in ipairs(list) do
-    local r = M.required(sub, lit)
+    local r = M.cover(sub, leaf, weight)
     if not r then return nil end
     for _, l in ipairs(r) do out[#out + 1] = l end
   end
   return out
+end
+
+-- Requirements of the condition: a list of covers (lists of leaves), each of
+-- which must have a leaf that holds for the condition to hold. leaf(name)
+-- gives a selection's; weight(leaf) rates a leaf (higher: rarer) to choose,
+-- for an `or`, each branch's best cover, whose union is then one cover.
+function M.requirements(tree, leaf, weight)
+  local function cw(cover)
+    local m = math.huge
+    for _, l in ipairs(cover) do
+      local w = weight(l)
+      if w < m then m = w end
+    end
+    return m
+  end
+  local op = tree.op
+  if op == "sel" then return leaf(tree.name) end
+  if op == "not" then return {} end
+  local list, all
+  if op == "of" then
+    list = {}
+    for i, nm in ipairs(tree.names) do list[i] = { op = "sel", name = nm } end
+    all = tree.n == "all"
+  else
+    list, all = tree, op == "and"
+  end
+  if all then
+    local out = {}
+    for _, sub in ipairs(list) do
+      for _, c in ipairs(M.requirements(sub, leaf, weight)) do out[#out + 1] = c end
+    end
+    return out
+  end
+  local u = {}
+  for _, sub in ipairs(list) do
+    local r = M.requirements(sub, leaf, weight)
+    if #r == 0 then return {} end
+    local best, bw
+    for _, c in ipairs(r) do
+      local w = cw(c)
+      if not best or w > bw then best, bw = c, w end
+    end
+    for _, l in ipairs(best) do u[#u + 1] = l end
+  end
+  return { u }
 end
 
 return M

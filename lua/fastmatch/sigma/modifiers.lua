@@ -99,6 +99,103 @@ local function longest_literal(parts)
 end
 M.longest_literal = longest_literal
 
+-- The longest literal that every match of a regex holds (nil when it cannot
+-- say: alternation at the top, extended mode, or nothing longer than 2 bytes).
+-- It lets a regex value wait behind an indexed `*literal*` (caseless, so a
+-- superset) instead of running on every event.
+function M.regex_literal(src)
+  if src:find("(?x", 1, true) or src:find("\\Q", 1, true) then return nil end
+  local runs, cur = {}, {}
+  local function close()
+    if #cur > 0 then runs[#runs + 1] = table.concat(cur); cur = {} end
+  end
+  local i, n = 1, #src
+  while i <= n do
+    local c = src:sub(i, i)
+    local lit = nil
+    if c == "\\" then
+      local d = src:sub(i + 1, i + 1)
+      if d:match("%p") then lit = d end
+      i = i + 2
+      if not lit then close() end
+    elseif c == "[" then
+      -- skip the class: a ']' right after '[' or '[^' is literal
+      local j = i + 1
+      if src:sub(j, j) == "^" then j = j + 1 end
+      if src:sub(j, j) == "]" then j = j + 1 end
+      while j <= n and src:sub(j, j) ~= "]" do
+        if src:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      i = j + 1
+      close()
+    elseif c == "(" then
+      if src:sub(i, i + 1) == "(?" and src:sub(i + 2, i + 2):match("[imsn%-]") then
+        local j = src:find(")", i, true)
+        if not j then return nil end
+        local body = src:sub(i + 2, j - 1)
+        if body:match("^[imsn%-]+$") then i = j + 1 else return nil end
+      else
+        -- a group may be optional or alternate: skip it whole
+        local depth, j = 0, i
+        while j <= n do
+          local d = src:sub(j, j)
+          if d == "\\" then j = j + 1
+          elseif d == "(" then depth = depth + 1
+          elseif d == ")" then depth = depth - 1; if depth == 0 then break end end
+          j = j + 1
+        end
+        if j > n then return nil end
+        i = j + 1
+        close()
+      end
+    elseif c == "|" then
+      return nil
+    elseif c:match("[.^$)]") then
+      i = i + 1
+      close()
+    elseif c == "*" or c == "?" or c == "+" or c == "{" then
+      -- the quantifier of a class, group or escape (the run is already closed)
+      if c == "{" then
+        local j = src:find("}", i, true)
+        if not j then return nil end
+        i = j + 1
+      else
+        i = i + 1
+      end
+      if src:sub(i, i) == "?" or src:sub(i, i) == "+" then i = i + 1 end
+    else
+      lit = c
+      i = i + 1
+    end
+    if lit then
+      -- a quantifier after it: optional (drop it) or repeated (keep one)
+      local q = src:sub(i, i)
+      if q == "*" or q == "?" or (q == "{" and src:match("^{0", i)) then
+        close()
+      elseif q == "+" or q == "{" then
+        cur[#cur + 1] = lit
+        close()
+      else
+        cur[#cur + 1] = lit
+      end
+      if q == "*" or q == "?" or q == "+" then
+        i = i + 1
+        if src:sub(i, i) == "?" or src:sub(i, i) == "+" then i = i + 1 end
+      elseif q == "{" then
+        local j = src:find("}", i, true)
+        if not j then return nil end
+        i = j + 1
+      end
+    end
+  end
+  close()
+  local best = ""
+  for _, r in ipairs(runs) do if #r > #best then best = r end end
+  if #best < 3 then return nil end
+  return best
+end
+
 -- ---------------------------------------------------------------- encodings
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function b64(s)
