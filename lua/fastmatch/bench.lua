@@ -743,7 +743,7 @@ function B.svg(results, versions)
     h = h + rh
   end
   h = h + 75
-  local W = left + width + 260
+  local W = left + width + 340
   local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
   local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
                    ["not applicable here"] = "#9e9e9e" }
