@@ -162,6 +162,13 @@ function H.rule_fields(rule)
   local out = {}
   if type(rule.fields) == "table" then
     for i, f in ipairs(rule.fields) do out[i] = f end
+  elseif type(rule.items) == "table" then
+    -- fastmatch.sigma's compiled items: one per "Field|mods" key (a keyword has no field)
+    local seen = {}
+    for _, it in ipairs(rule.items) do
+      local name = it.field
+      if type(name) == "string" and name ~= "" and not seen[name] then seen[name] = true; out[#out + 1] = name end
+    end
   else
     local det = rule.detection
     if type(det) ~= "table" and type(rule.path) == "string" then
@@ -227,18 +234,36 @@ local function norm(v)
   if math.type(v) == "float" then return math.tointeger(v) or v end
   return v
 end
+-- The event's value of a rule's field: under its own name, or under the
+-- name a logsource variant maps it to (Image is NewProcessName in 4688s).
+local function lookup(f, rule, name)
+  local v = f[name]
+  if v ~= nil then return name, v end
+  for _, var in ipairs(type(rule.variants) == "table" and rule.variants or {}) do
+    local other = type(var.rename) == "table" and var.rename[name]
+    if other and f[other] ~= nil then return other, f[other] end
+  end
+  return nil
+end
 function H.record(ev, f, rule)
   local details = {}
   for _, name in ipairs(H.rule_fields(rule)) do
-    local v = f[name]
-    if v ~= nil then details[#details + 1] = { name, norm(v) } end
+    local shown, v = lookup(f, rule, name)
+    if v ~= nil then
+      if type(v) == "table" then v = table.concat(v, ", ") end -- a list value, as the engine flattens one
+      details[#details + 1] = { shown, norm(v) }
+    end
   end
-  return { ts = H.timestamp(ev), computer = f.Computer, channel = f.Channel, event_id = norm(f.EventID),
+  -- the event id as the event has it (a number in evtx_dump JSON)
+  local id = type(ev.Event) == "table" and type(ev.Event.System) == "table" and ev.Event.System.EventID
+  if type(id) == "table" then id = id["#text"] end
+  if id == nil then id = f.EventID end
+  return { ts = H.timestamp(ev), computer = f.Computer, channel = f.Channel, event_id = norm(id),
            level = rule.level or "informational", title = rule.title or "", id = rule.id or "", details = details }
 end
 
 -- ------------------------------------------------------------ the hunt
--- H.main(argv [, io]) -> exit status.  io: stderr (a file), for tests.
+-- H.main(argv [, env]) -> exit status.  env.stderr: where messages go.
 function H.main(argv, env)
   env = env or {}
   local err = env.stderr or io.stderr
@@ -249,7 +274,9 @@ function H.main(argv, env)
   if not ok then err:write("fastmatch-hunt: fastmatch.sigma is not available: ", tostring(sigma):match("[^\n]*"), "\n"); return 2 end
 
   local t_load = fm.now()
-  local eng = sigma.engine({ logsources = o.logsources })
+  local eng, eerr = sigma.engine({ logsources = o.logsources })
+  if not eng then err:write("fastmatch-hunt: ", tostring(eerr), "\n"); return 2 end
+  local fields_of = sigma.flatten or H.fields -- the engine's view of an event, when it shares it
   local loaded, skipped = 0, {}
   for _, dir in ipairs(o.rules) do
     local n, sk = eng:load(dir)
@@ -294,7 +321,7 @@ function H.main(argv, env)
           for _, rule in ipairs(evhits) do
             local rank = H.RANK[rule.level] or 1
             if rank >= min then
-              f = f or H.fields(ev)
+              f = f or fields_of(ev)
               local line = fmt(H.record(ev, f, rule))
               local wok, wmsg = w:write(line, "\n")
               if not wok then error({ msg = "cannot write the timeline: " .. tostring(wmsg), fatal = true }) end
