@@ -207,6 +207,19 @@ describe_sigma("fastmatch-hunt", function()
     end)
   end)
 
+  describe("matched fields", function()
+    it("shows a field the logsource maps to another name under the event's name (4688's NewProcessName)", function()
+      write(path("security.jsonl"), '{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},'
+        .. '"EventID":4688,"Channel":"Security","Computer":"dc1","TimeCreated":{"#attributes":{"SystemTime":"2026-11-01T11:00:00Z"}}},'
+        .. [["EventData":{"NewProcessName":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami"}}}]] .. "\n")
+      local out, err, code = hunt(B.shq(path("security.jsonl")))
+      assert.equal(0, code, err)
+      assert.same({ CSV_WANT[1],
+        [[2026-11-01T11:00:00Z,dc1,Security,4688,high,Whoami Execution,0b3b1a55-0000-4000-8000-000000000001,NewProcessName=C:\Windows\System32\whoami.exe]] },
+        lines(out))
+    end)
+  end)
+
   describe("inputs", function()
     it("an unreadable input gives exit 1, and the other inputs are still hunted", function()
       local out, err, code = hunt(B.shq(path("missing.jsonl")) .. " " .. B.shq(path("events.jsonl")))
