@@ -374,9 +374,12 @@ function M.model(dir)
   return m
 end
 
+-- the seconds part changes every few events: os.date once per second
+local iso_sec, iso_txt
 local function iso(t)
   local sec = t // 1000000
-  return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. (".%06dZ"):format(t % 1000000)
+  if sec ~= iso_sec then iso_sec, iso_txt = sec, os.date("!%Y-%m-%dT%H:%M:%S", sec) end
+  return iso_txt .. (".%06dZ"):format(t % 1000000)
 end
 
 local function guid(r)
@@ -407,6 +410,14 @@ function M.generator(model, opts)
     return shapes[lo]
   end
   local mal = model.malicious
+  -- JSON of what repeats, made once: '"Name":' and each pooled value
+  local key = setmetatable({}, { __index = function(t, k) local v = jstr(k) .. ":"; t[k] = v; return v end })
+  local pooled = setmetatable({}, { __mode = "k", __index = function(t, p)
+    local v = {}
+    for i, x in ipairs(p) do v[i] = jval(x) end
+    t[p] = v
+    return v
+  end })
   return function()
     t = t + r(200000) -- up to 0.2 s between events
     rec = rec + 1
@@ -434,24 +445,26 @@ function M.generator(model, opts)
     local args = be[2][r(#be[2])]
     local cmd = args == "" and ('"%s"'):format(exe) or fill(r, ('"%s" %s'):format(exe, args), user)
     local parts = {}
+    local now = iso(t)
     for i, name in ipairs(s.fields) do
       local v = benign(r, name, user, exe, cmd, parent)
+      local js
       if v == nil then
         if name == "UtcTime" or name == "CreationUtcTime" then
-          v = iso(t):gsub("T", " "):sub(1, 23)
+          v = now:gsub("T", " "):sub(1, 23)
         elseif name:match("Guid$") or name:match("GUID$") then
           v = guid(r)
         else
           local p = model.pool[name]
-          if p and #p > 0 then v = p[r(#p)] else v = "-" end
+          if p and #p > 0 then js = pooled[p][r(#p)] else v = "-" end
         end
       end
-      parts[i] = jstr(name) .. ":" .. jval(v)
+      parts[i] = key[name] .. (js or jval(v))
     end
     local sys = ('{"Provider":{"#attributes":{"Name":%s}},"EventID":%s,"Version":%s,"Level":%s,"Task":%s,"Keywords":%s,'
       .. '"TimeCreated":{"#attributes":{"SystemTime":"%s"}},"EventRecordID":%d,"Channel":%s,"Computer":%s}'):format(
       jstr(s.provider), jval(s.id), jval(s.version or 2), jval(s.level or 4), jval(s.task or 0),
-      jval(s.keywords or "0x8000000000000000"), iso(t), rec, jstr(s.channel), jstr(host))
+      jval(s.keywords or "0x8000000000000000"), now, rec, jstr(s.channel), jstr(host))
     return '{"Event":{"System":' .. sys .. ',"EventData":{' .. table.concat(parts, ",") .. "}}}", false
   end
 end
