@@ -204,6 +204,44 @@ describe("eng:add", function()
     local eng = sigma.engine()
     assert.has_error(function() eng:add(42) end, "bad argument #1 to 'add' (string expected, got number)")
   end)
+
+  it("never raises on mutated SigmaHQ rules: each loads or is skipped with a reason", function()
+    if not DATA then return pending(NODATA) end
+    local files = {}
+    local p = io.popen("LC_ALL=C find " .. DATA .. "rules/windows -name '*.yml' | LC_ALL=C sort")
+    for l in p:lines() do files[#files + 1] = l end
+    p:close()
+    print("sigma: mutated rules, seed " .. SEED)
+    math.randomseed(SEED)
+    local rnd = math.random
+    local eng = sigma.engine { unmapped = "all" }
+    local loaded, skipped = 0, 0
+    for _ = 1, 400 do
+      local f = io.open(files[rnd(#files)])
+      local lines = {}
+      for l in (f:read("a") .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
+      f:close()
+      local i, op = rnd(#lines), rnd(4)
+      if op == 1 then table.remove(lines, i)
+      elseif op == 2 then
+        local mods = { "re", "cidr", "base64", "all", "exists", "gt", "fieldref", "windash", "expand", "wide" }
+        lines[i] = lines[i]:gsub("|%w+", "|" .. mods[rnd(#mods)])
+      elseif op == 3 then lines[i] = lines[i]:sub(1, rnd(#lines[i] + 1))
+      else
+        local conds = { "not", "1 of", "(sel", "all of them and", "sel or or", "x of y", "them" }
+        lines[i] = lines[i]:gsub("condition: .*", "condition: " .. conds[rnd(#conds)])
+      end
+      local n, sk = eng:add(table.concat(lines, "\n"), "mutated.yml")
+      if n == 1 then loaded = loaded + 1 else skipped = skipped + 1; assert.is_string(sk[1].reason) end
+    end
+    print(("sigma: %d mutated rules loaded, %d skipped"):format(loaded, skipped))
+    -- and odd events do not upset what did load
+    for _, e in ipairs { {}, { Event = 5 }, { Event = { System = 5, EventData = { 1, 2 } } },
+        { a = { b = { c = {} } } }, { [1] = "x" }, { x = cjson.null, y = true, z = 1.5 },
+        { Event = { EventData = { Data = { { ["#attributes"] = { Name = "CommandLine" }, ["#text"] = "x" } } } } } } do
+      assert.same(ids(eng:naive_match(e)), ids(eng:match(e)))
+    end
+  end)
 end)
 
 -- ----------------------------------------------------------------------
@@ -654,6 +692,17 @@ describe("eng:scan", function()
     assert.equal(2, errs[1][1])
     assert.equal('{"a": broken x', errs[1][3])
     assert.equal(3, errs[2][1])
+    os.remove(p)
+  end)
+
+  it("reads an open file too", function()
+    local eng = engine_with("    sel:\n        a: 'x*'\n    condition: sel")
+    local p = tmpfile { '{"a":"no"}', '{"a":"xy"}' }
+    local f = assert(io.open(p))
+    local got = {}
+    for _, _, n in eng:scan(f) do got[#got + 1] = n end
+    f:close()
+    assert.same({ 2 }, got)
     os.remove(p)
   end)
 

@@ -87,8 +87,13 @@ end
 -- EventData / UserData children: names -> values; nested maps by leaf names.
 local function put_data(f, t)
   for k, v in pairs(t) do
-    if type(k) == "string" and k:sub(1, 1) ~= "#" then
-      if type(v) ~= "table" then
+    local tv = type(v)
+    if type(k) ~= "string" or k:byte(1) == 35 then  -- '#': attributes, text
+      -- not a field
+    elseif tv == "string" and f[k] == nil and not despaced[k] then
+      f[k] = v  -- the common case, inline
+    else
+      if tv ~= "table" then
         put(f, k, text(v))
       elseif v["#text"] ~= nil then
         put(f, k, text(v["#text"]))
@@ -110,6 +115,13 @@ local function put_data(f, t)
   end
 end
 
+-- element -> attribute -> "<element>_<attribute>", made once
+local attr_names = setmetatable({}, { __index = function(t, k)
+  local v = {}
+  t[k] = v
+  return v
+end })
+
 local function put_system(f, t, prefix)
   for k, v in pairs(t) do
     if type(k) == "string" then
@@ -120,7 +132,12 @@ local function put_system(f, t, prefix)
         for ck, cv in pairs(v) do
           if ck == "#attributes" then
             if type(cv) == "table" then
-              for ak, av in pairs(cv) do put(f, name .. "_" .. ak, text(av)) end
+              local names = attr_names[name]
+              for ak, av in pairs(cv) do
+                local an = names[ak]
+                if not an then an = name .. "_" .. ak; names[ak] = an end
+                put(f, an, text(av))
+              end
             end
           elseif ck == "#text" then
             put(f, name, text(cv))
@@ -413,6 +430,9 @@ local function sel_cover(node, kind)
   return best
 end
 
+-- How many requirements of a rule the index watches (see build).
+local GATES = 2
+
 -- How rare an item's values are: its shortest literal (0 when it has none).
 local function item_weight(item)
   local w = item.weight
@@ -537,21 +557,10 @@ local function compile_rule(eng, doc, path, null)
   rule.always = condition.kleene(tree, kl) ~= false
   rule.literals = condition.cover(tree, function(nm) return sel_cover(nodes[nm], "lits") end, lits_weight)
   -- Requirements: covers (lists of items) each of which must have a hit for
-  -- the rule to fire. A rule becomes a candidate only once every one has a
-  -- hit, so a common value (cmd.exe) alone does not make it one.
-  local reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
-  if #reqs > 30 then
-    table.sort(reqs, function(a, b) return cover_weight(a) > cover_weight(b) end)
-    for i = #reqs, 31, -1 do reqs[i] = nil end
-  end
-  if #reqs == 0 then rule.always = true end
-  if not rule.always then
-    for i, cover in ipairs(reqs) do
-      local bit = 1 << (i - 1)
-      for _, it in ipairs(cover) do it.bits = (it.bits or 0) | bit end
-    end
-    rule.full = (1 << #reqs) - 1
-  end
+  -- the rule to fire. The index makes one of them the rule's gate (see build).
+  rule.reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
+  if #rule.reqs == 0 then rule.always = true end
+  rule.full = (1 << math.min(GATES, #rule.reqs)) - 1
   return rule
 end
 
@@ -714,8 +723,8 @@ local function build(eng)
     v.fields, v.always = {}, {}
     -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
     local pats = {}
-    -- trig[i]: pairs rule, bits (the requirements pattern i helps satisfy)
-    local function add(name, cased, alt, bits, rule)
+    -- trig[i]: pairs rule, bits: the gates of the rule that pattern i opens
+    local function add(name, cased, alt, gate, rule)
       local byname = pats[name]
       if not byname then byname = {}; pats[name] = byname end
       local e = byname[cased]
@@ -726,14 +735,62 @@ local function build(eng)
         i = #e.list + 1
         e.list[i], e.at[pat], e.trig[i], e.seen[i] = pat, i, {}, {}
       end
-      if bits then
+      if gate then
         local t = e.trig[i]
         local at = e.seen[i][rule]
         if at then
-          t[at + 1] = t[at + 1] | bits
+          t[at + 1] = t[at + 1] | gate
         else
           e.seen[i][rule] = #t + 1
-          t[#t + 1], t[#t + 2] = rule, bits
+          t[#t + 1], t[#t + 2] = rule, gate
+        end
+      end
+    end
+    local function field_of(item)
+      return item.keyword and KW or (v.rename[item.field] or item.field)
+    end
+    local function each_pattern(item, f)
+      local name = field_of(item)
+      for _, g in ipairs(item.groups) do
+        for _, alt in ipairs(g.wc and g.alts or g.guards or {}) do
+          f(name .. "\0" .. (alt.cased and "1" or "0") .. alt.pattern)
+        end
+      end
+    end
+    -- The gate of a rule: the requirement whose patterns the fewest rules
+    -- share. A pattern many rules need (\cmd.exe) is common in events too,
+    -- and a hit on it would make hundreds of rules candidates.
+    local gate = {}
+    if not eng.regex then
+      local pop = {}
+      for _, rule in ipairs(v.rules) do
+        if not rule.always then
+          local seen = {}
+          for _, cover in ipairs(rule.reqs) do
+            for _, it in ipairs(cover) do
+              each_pattern(it, function(k)
+                if not seen[k] then seen[k] = true; pop[k] = (pop[k] or 0) + 1 end
+              end)
+            end
+          end
+        end
+      end
+      for _, rule in ipairs(v.rules) do
+        if not rule.always then
+          local order = {}
+          for i, cover in ipairs(rule.reqs) do
+            local c = 0
+            for _, it in ipairs(cover) do each_pattern(it, function(k) c = c + pop[k] end) end
+            order[i] = { cover = cover, cost = c, i = i }
+          end
+          table.sort(order, function(a, b)
+            if a.cost ~= b.cost then return a.cost < b.cost end
+            return a.i < b.i
+          end)
+          -- two gates: a rule is a candidate once both have a hit
+          for k = 1, math.min(GATES, #order) do
+            for _, it in ipairs(order[k].cover) do gate[it] = (gate[it] or 0) | (1 << (k - 1)) end
+          end
         end
       end
     end
@@ -741,13 +798,13 @@ local function build(eng)
       if eng.regex or rule.always then v.always[#v.always + 1] = rule end
       if not eng.regex then
         for _, item in ipairs(rule.items) do
-          local name = item.keyword and KW or (v.rename[item.field] or item.field)
-          local bits = not rule.always and item.bits or nil
+          local name = field_of(item)
+          local g8 = not rule.always and gate[item] or nil
           for _, g in ipairs(item.groups) do
             if g.wc then
-              for _, alt in ipairs(g.alts) do add(name, alt.cased, alt, bits, rule) end
-            elseif g.guards and bits then
-              for _, guard in ipairs(g.guards) do add(name, false, guard, bits, rule) end
+              for _, alt in ipairs(g.alts) do add(name, alt.cased, alt, g8, rule) end
+            elseif g.guards and g8 then
+              for _, guard in ipairs(g.guards) do add(name, false, guard, g8, rule) end
             end
           end
         end
@@ -760,8 +817,9 @@ local function build(eng)
         local keys = {}
         for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
         for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end
-        if cased then e.cs, e.cs_keys, e.cs_trig = set, keys, p.trig
-        else e.ci, e.ci_keys, e.ci_trig = set, keys, p.trig end
+        -- the C methods, fetched once: a probe calls them directly
+        if cased then e.cs, e.cs_keys, e.cs_trig, e.cs_test, e.cs_all = set, keys, p.trig, set.test, set.all
+        else e.ci, e.ci_keys, e.ci_trig, e.ci_test, e.ci_all = set, keys, p.trig, set.test, set.all end
         e.patterns = e.patterns + #p.list
       end
       if name == KW then v.kw = e else v.fields[name] = e end
@@ -952,10 +1010,12 @@ end
 
 -- One field value through its sets: what matched goes to mt, the rules whose
 -- trigger matched to cands.
-local function probe(e, s, mt, cands, nc)
-  local set = e.ci
-  if set and set:test(s) then
-    local idx, keys, trig = set:all(s), e.ci_keys, e.ci_trig
+local function probe(e, s, m, name, cands, nc)
+  local set, test, all = e.ci, e.ci_test, e.ci_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.ci_keys, e.ci_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
     mt[1] = mt[1] + #idx
     for i = 1, #idx do
       local k = idx[i]
@@ -974,9 +1034,11 @@ local function probe(e, s, mt, cands, nc)
       end
     end
   end
-  set = e.cs
-  if set and set:test(s) then
-    local idx, keys, trig = set:all(s), e.cs_keys, e.cs_trig
+  set, test, all = e.cs, e.cs_test, e.cs_all
+  if set and test(set, s) then
+    local idx, keys, trig = all(set, s), e.cs_keys, e.cs_trig
+    local mt = m[name]
+    if not mt then mt = { 0 }; m[name] = mt end
     mt[1] = mt[1] + #idx
     for i = 1, #idx do
       local k = idx[i]
@@ -1030,30 +1092,37 @@ function Engine:match(event)
   local out, fired = {}, {}
   if #vs == 0 then return out end
   local ctx = { eng = self, f = f, test = test_indexed }
+  local all_text
   for _, v in ipairs(vs) do
     local m, cands, nc = {}, {}, 0
     local fields = v.fields
     for name, val in pairs(f) do
       local e = fields[name]
       if e then
-        local mt = { 0 }
-        m[name] = mt
         if type(val) == "string" then
-          nc = probe(e, val, mt, cands, nc)
+          nc = probe(e, val, m, name, cands, nc)
         else
-          for i = 1, #val do nc = probe(e, val[i], mt, cands, nc) end
+          for i = 1, #val do nc = probe(e, val[i], m, name, cands, nc) end
         end
       end
     end
     local kw = v.kw
-    if kw then
-      local mt = { 0 }
-      m[KW] = mt
+    -- keywords are `*value*`: one pass over all values joined says whether
+    -- any value can hold one (a superset), before the per-value passes
+    if kw and not all_text then
+      local parts = {}
+      for _, val in pairs(f) do
+        if type(val) == "string" then parts[#parts + 1] = val
+        else for i = 1, #val do parts[#parts + 1] = val[i] end end
+      end
+      all_text = table.concat(parts, "\n")
+    end
+    if kw and ((kw.ci and kw.ci:test(all_text)) or (kw.cs and kw.cs:test(all_text))) then
       for _, val in pairs(f) do
         if type(val) == "string" then
-          nc = probe(kw, val, mt, cands, nc)
+          nc = probe(kw, val, m, KW, cands, nc)
         else
-          for i = 1, #val do nc = probe(kw, val[i], mt, cands, nc) end
+          for i = 1, #val do nc = probe(kw, val[i], m, KW, cands, nc) end
         end
       end
     end
