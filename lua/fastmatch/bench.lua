@@ -104,7 +104,13 @@ end
 -- (full collections before and after), the result, and fm.memstats() taken
 -- then (peak_rss etc.).  fn returns what to keep alive for the measurement.
 function B.memory(fn)
-  collectgarbage(); collectgarbage()
+  -- collect until nothing more is freed: an object finalized in one cycle
+  -- is freed in the next, and its finalizer may leave more garbage
+  local last
+  repeat
+    last = collectgarbage("count")
+    collectgarbage()
+  until collectgarbage("count") >= last
   local base = collectgarbage("count")
   local keep = fn()
   collectgarbage(); collectgarbage()
