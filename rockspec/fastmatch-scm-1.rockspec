@@ -39,6 +39,8 @@ build = {
    -- live one level down. It needs lyaml and lua-cjson at run time (loaded
    -- only by fastmatch.sigma); they are not listed as dependencies so that
    -- `luarocks make` keeps working offline with the distribution's packages.
+   -- The command-line hunter is installed as fastmatch-hunt (luarocks wraps
+   -- it to run on this Lua).
    install = {
       lua = {
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
@@ -47,6 +49,7 @@ build = {
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
       },
+      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",

@@ -111,7 +111,7 @@ describe("the build", function()
   local function copy_tree()
     local dir = os.tmpname()
     os.remove(dir)
-    assert(sh(("mkdir -p %s && cd %s && cp -r Makefile csrc lua rockspec %s/")
+    assert(sh(("mkdir -p %s && cd %s && cp -r Makefile csrc lua rockspec examples %s/")
       :format(dir, root, dir)))
     return dir
   end
@@ -131,6 +131,10 @@ describe("the build", function()
       :format(tree, tree, tree))
     assert(ran, got)
     assert.matches("^" .. fm.version:gsub("%.", "%%.") .. " " .. tree, got)
+    -- the hunter is installed as a command, wrapped to run on this Lua
+    local usage_ok, usage = sh(("%s/bin/fastmatch-hunt --help"):format(tree))
+    assert(usage_ok, usage)
+    assert.matches("usage: fastmatch%-hunt", usage)
     sh("rm -rf " .. dir)
   end)
 

@@ -101,6 +101,24 @@ describe("fastmatch.bench reports", function()
     assert.equal(3, rows)
     assert.matches("Machine: .*Lua 5%.4.*PCRE2.*mimalloc", md)
   end)
+  it("has an in-run column, and the SVG both pairs of bars and every title whole", function()
+    local r = sample({ id = 11, title = "Delete unnecessary fields in long-lived structures" })
+    r.in_run = { sample({ id = 11, title = r.title, pr = "#837, #894", claim = "-300 MB", claim_value = 300,
+                          measured = 500, verdict = "stronger" }),
+                 }
+    local r2 = sample({ id = 4 })
+    r2.in_run = { sample({ id = 4, pr = "#285", claim = "significant", claim_value = nil, significant = "speed",
+                           measured = 1.1, verdict = "weaker" }) }
+    assert.is_true(B.check_result(r))
+    local md = B.markdown({ r, r2 })
+    assert.matches("in our detection run", md)
+    assert.matches("#837, #894 %-300 MB %-> 500 x faster: stronger", md)
+    local svg = B.svg({ r, r2 })
+    assert.equal(8, select(2, svg:gsub("<rect x=", ""))) -- claim, measured, PR claim, in-run, twice
+    local text = svg:gsub("</text>%s*<text[^>]*>", " ")
+    assert.matches("long%-lived structures", text)
+    assert.is_false((B.check_result(sample({ in_run = { sample() } }))), "an in-run result needs its pr")
+  end)
   it("the SVG chart is one document with a bar per claim and per measurement", function()
     local svg = B.svg(results, B.versions())
     assert.matches("^<svg ", svg)
@@ -148,6 +166,10 @@ describe("fastmatch.bench.child", function()
   end)
 end)
 
+-- the experiments with an in-run result, and their pull requests
+local IN_RUN = { [1] = "#777", [2] = "#858", [3] = "#174", [4] = "#285", [5] = "#890, #884", [6] = "#883",
+                 [8] = "#782", [9] = "#921", [10] = "#793", [11] = "#837, #894" }
+
 describe("examples/NN_*.lua --quick", function()
   local scripts = ls("^%d%d_[%w_]+%.lua$")
   it("are the guide's 14 sections", function()
@@ -162,13 +184,26 @@ describe("examples/NN_*.lua --quick", function()
       assert.is_true(B.check_result(r))
       assert.equal(tonumber(name:sub(1, 2)), r.id)
       assert.is_true(r.quick)
-      if r.verdict == "not applicable here" then
-        -- a crash inside the experiment is reported as "failed: ..."; that is a bug, not a verdict
-        assert.is_nil(r.why:match("^failed:"), r.why)
-        print(("NOTE: %s: not applicable here: %s"):format(name, r.why))
+      local function check(x, what)
+        if x.verdict == "not applicable here" then
+          -- a crash inside the experiment is reported as "failed: ..."; that is a bug, not a verdict
+          assert.is_nil(x.why:match("^failed:"), what .. ": " .. x.why)
+          print(("NOTE: %s: %s not applicable here: %s"):format(name, what, x.why))
+        else
+          assert.is_true(x.before.value >= 0 and x.after.value >= 0)
+          assert.is_true(x.ratio > 0 and x.ratio < math.huge, what .. " ratio " .. tostring(x.ratio))
+        end
+      end
+      check(r, "result")
+      -- issue 15: the pull request's result reproduced in a whole detection run
+      if IN_RUN[r.id] then
+        assert.is_table(r.in_run, "no in-run result")
+        assert.equal(1, #r.in_run)
+        assert.equal(IN_RUN[r.id], r.in_run[1].pr)
+        assert.is_true(r.in_run[1].quick)
+        check(r.in_run[1], "in-run result")
       else
-        assert.is_true(r.before.value >= 0 and r.after.value >= 0)
-        assert.is_true(r.ratio > 0 and r.ratio < math.huge, "ratio " .. tostring(r.ratio))
+        assert.is_nil(r.in_run)
       end
     end)
   end

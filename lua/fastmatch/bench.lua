@@ -104,7 +104,13 @@ end
 -- (full collections before and after), the result, and fm.memstats() taken
 -- then (peak_rss etc.).  fn returns what to keep alive for the measurement.
 function B.memory(fn)
-  collectgarbage(); collectgarbage()
+  -- collect until nothing more is freed: an object finalized in one cycle
+  -- is freed in the next, and its finalizer may leave more garbage
+  local last
+  repeat
+    last = collectgarbage("count")
+    collectgarbage()
+  until collectgarbage("count") >= last
   local base = collectgarbage("count")
   local keep = fn()
   collectgarbage(); collectgarbage()
@@ -237,7 +243,8 @@ end
 -- opts.cpath: a directory holding fastmatch/core.so to load instead (a
 -- build variant); opts.args: arguments for the script; opts.prefix: a
 -- command to run the interpreter under ("heaptrack -o x", "perf stat");
--- opts.timeout: seconds (default 600).  kv: the child's key=value lines;
+-- opts.timeout: seconds (default 600); opts.env: {NAME = value} for the
+-- child's environment.  kv: the child's key=value lines;
 -- usage: what GNU time reported (see B.run).
 function B.child(code, opts)
   local file = os.tmpname()
@@ -256,8 +263,15 @@ function B.script(file, opts)
   if opts.cpath then cpath = opts.cpath .. "/?.so;" .. cpath end
   local timeout = ""
   if B.have("timeout") then timeout = ("timeout %d "):format(opts.timeout or 600) end
-  local cmd = ("env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s%s%s %s %s %s 2>&1"):format(
-    B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
+  local env = ""
+  if opts.env then
+    local names = {}
+    for k in pairs(opts.env) do names[#names + 1] = k end
+    table.sort(names)
+    for _, k in ipairs(names) do env = env .. ("%s=%s "):format(k, B.shq(opts.env[k])) end
+  end
+  local cmd = ("env %sLUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s%s%s %s %s %s 2>&1"):format(
+    env, B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
     B.shq(B.lua()), opts.flags or "", B.shq(file), opts.args or "")
   local out, peak, ok, _, code, usage = B.run(cmd)
   return out, peak, ok, B.kv(out), code, usage
@@ -277,6 +291,15 @@ function B.judge(measured, lo, hi)
   if measured < low then return "weaker" end
   if measured > high then return "stronger" end
   return "confirmed"
+end
+
+-- B.judge_significant(measured, kind) -> verdict for a pull request that
+-- claims a "significant" gain: confirmed by at least 2x the speed ("speed")
+-- or 30% less memory ("memory": a ratio of 1/0.7); weaker below.
+function B.judge_significant(measured, kind)
+  local need = kind == "memory" and 1 / 0.7 or 2
+  if measured >= need then return "confirmed" end
+  return "weaker"
 end
 
 B.VERDICTS = { confirmed = true, weaker = true, stronger = true,
@@ -471,6 +494,15 @@ function B.check_result(r)
   end
   if not na and type(r.ratio) ~= "number" then return false, "ratio" end
   if r.ratio ~= nil and type(r.ratio) ~= "number" then return false, "ratio" end
+  if r.in_run ~= nil then
+    if type(r.in_run) ~= "table" then return false, "in_run is not an array" end
+    for i, x in ipairs(r.in_run) do
+      if type(x) == "table" and x.in_run ~= nil then return false, "in_run nested" end
+      local ok, what = B.check_result(x)
+      if not ok then return false, ("in_run[%d]: %s"):format(i, what) end
+      if type(x.pr) ~= "string" or x.pr == "" then return false, ("in_run[%d]: pr"):format(i) end
+    end
+  end
   return true
 end
 
@@ -528,10 +560,77 @@ function B.experiment(meta, body)
   end
   print(("   measured: %s %s%s -> %s: %s"):format(B.fmt(r.measured), r.metric,
     r.claim_value and (" (claim " .. B.fmt(r.claim_value) .. ")") or "", r.verdict, r.why))
+  if meta.in_run then
+    io.stdout:flush()
+    r.in_run = { B.in_run(meta, meta.in_run) }
+  end
   print(B.MARK .. B.serialize(r))
   io.stdout:flush()
   return r
 end
+
+-- B.in_run(meta, ir) -> the in-run result: the pull request's claim
+-- reproduced on a whole detection run (examples/inrun.lua).  ir: pr (the
+-- pull request, "#777"), claim (its words), claim_value / claim_lo /
+-- claim_hi and metric as in meta, or significant = "speed" | "memory" (a
+-- "significant" claim: confirmed by 2x, or 30% less memory), needs, and
+-- body(B) returning before, after, ratio, measured, why, details, and
+-- optionally verdict (as for B.experiment).  Same fields as a result, plus
+-- pr; a failure is "not applicable here", never a crash.
+function B.in_run(meta, ir)
+  local t0 = fm.now()
+  local r = { id = meta.id, title = meta.title, pr = ir.pr, claim = ir.claim,
+              claim_value = ir.claim_value, metric = ir.metric or meta.metric or "x better",
+              quick = B.quick, significant = ir.significant }
+  print(("-- in our run: %s, %s"):format(ir.pr, ir.claim))
+  io.stdout:flush()
+  local res
+  local ok, missing = B.has(table.unpack(ir.needs or {}))
+  if not ok then
+    res = { verdict = "not applicable here", why = missing .. " not built yet" }
+  else
+    local good, err = pcall(ir.body, B)
+    if not good then
+      res = { verdict = "not applicable here", why = "failed: " .. tostring(err):gsub("\n.*", "") }
+      io.stderr:write(("experiment %d, in-run result failed: %s\n"):format(meta.id, tostring(err)))
+    else
+      res = err
+    end
+  end
+  res.before = res.before or { unit = "", what = "before" }
+  res.after = res.after or { unit = "", what = "after" }
+  for k, v in pairs(res) do r[k] = v end
+  if r.measured == nil then r.measured = r.ratio end
+  if r.verdict == nil then
+    if type(r.measured) ~= "number" then
+      r.verdict = "not applicable here"
+      r.why = r.why or "nothing measured"
+    elseif ir.significant then
+      r.verdict = B.judge_significant(r.measured, ir.significant)
+    elseif r.claim_value then
+      r.verdict = B.judge(r.measured, ir.claim_lo or r.claim_value, ir.claim_hi or r.claim_value)
+    else
+      r.verdict = "confirmed"
+    end
+  end
+  r.why = r.why or ""
+  r.seconds = fm.now() - t0
+  for _, d in ipairs(r.details or {}) do print("   " .. d) end
+  if r.before.value then
+    print(("   before: %s %s  (%s)"):format(B.fmt(r.before.value), r.before.unit, r.before.what))
+    print(("   after:  %s %s  (%s)"):format(B.fmt(r.after.value), r.after.unit, r.after.what))
+  end
+  print(("   in-run measured: %s %s (%s: %s) -> %s: %s"):format(B.fmt(r.measured), r.metric, r.pr,
+    r.significant and ("significant, confirmed from " .. (r.significant == "memory" and "30% less memory" or "2x")) or
+    (r.claim_value and ("claim " .. B.fmt(r.claim_value)) or "a method"), r.verdict, r.why))
+  return r
+end
+
+-- The in-run result of an experiment (the first), or nil.
+local function in_run_of(r)
+  return type(r.in_run) == "table" and r.in_run[1] or nil
+end
+B.in_run_of = in_run_of
 
 -- The result object in a child's output, or nil, why.
 function B.find_result(out)
@@ -550,8 +649,8 @@ end
 function B.markdown(results, versions, opts)
   opts = opts or {}
   local o = {}
-  o[#o + 1] = "| # | experiment | guide's claim | before | after | measured | verdict | why |"
-  o[#o + 1] = "|---|---|---|---|---|---|---|---|"
+  o[#o + 1] = "| # | experiment | guide's claim | before | after | measured | verdict | why | in our detection run: pull request's claim -> measured, verdict |"
+  o[#o + 1] = "|---|---|---|---|---|---|---|---|---|"
   for _, r in ipairs(results) do
     local function side(s)
       if not s or s.value == nil then return "—" end
@@ -560,8 +659,15 @@ function B.markdown(results, versions, opts)
     local name = esc_md(r.title)
     if opts.link and r.script then name = ("[%s](%s%s)"):format(name, opts.link, r.script) end
     local m = r.measured and ("%s %s"):format(B.fmt(r.measured), r.metric or "") or "—"
-    o[#o + 1] = ("| %d | %s | %s | %s | %s | %s | %s | %s |"):format(r.id, name, esc_md(r.claim),
-      side(r.before), side(r.after), m, r.verdict, esc_md(r.why or ""))
+    local ir = in_run_of(r)
+    local irs = "—"
+    if ir then
+      irs = ("%s %s -> %s: %s (%s -> %s; %s)"):format(ir.pr, esc_md(ir.claim),
+        ir.measured and (B.fmt(ir.measured) .. " " .. (ir.metric or "")) or "n/a", ir.verdict,
+        side(ir.before), side(ir.after), esc_md(ir.why or ""))
+    end
+    o[#o + 1] = ("| %d | %s | %s | %s | %s | %s | %s | %s | %s |"):format(r.id, name, esc_md(r.claim),
+      side(r.before), side(r.after), m, r.verdict, esc_md(r.why or ""), irs)
   end
   if versions then
     o[#o + 1] = ""
@@ -574,11 +680,21 @@ end
 function B.text_table(results)
   local o = {}
   o[#o + 1] = ("%-3s %-40s %-26s %-28s %-20s %s"):format("#", "experiment", "claim", "measured", "verdict", "why")
+  local function irline(r)
+    local ir = in_run_of(r)
+    if not ir then return nil end
+    local claim = ir.significant and ("significant (" .. ir.significant .. ")") or
+      (ir.claim_value and (B.fmt(ir.claim_value) .. " " .. (ir.metric or "")) or "(a method)")
+    local m = ir.measured and (B.fmt(ir.measured) .. " " .. (ir.metric or "")) or "n/a"
+    return ("%-3s %-40s %-26s %-28s %-20s %s"):format("", ("  in our run (" .. ir.pr .. ")"):sub(1, 40),
+      claim:sub(1, 26), m:sub(1, 28), ir.verdict, ir.why or "")
+  end
   for _, r in ipairs(results) do
     local claim = r.claim_value and (B.fmt(r.claim_value) .. " " .. (r.metric or "")) or "(a method)"
     local m = r.measured and (B.fmt(r.measured) .. " " .. (r.metric or "")) or "n/a"
     o[#o + 1] = ("%-3d %-40s %-26s %-28s %-20s %s"):format(r.id, r.title:sub(1, 40), claim:sub(1, 26),
       m:sub(1, 28), r.verdict, r.why or "")
+    o[#o + 1] = irline(r)
   end
   return table.concat(o, "\n")
 end
@@ -588,11 +704,22 @@ local function xml(s)
 end
 
 -- An SVG bar chart, log scale: per experiment the guide's claim (grey) and
--- the measurement (coloured by verdict), each in the experiment's metric.
+-- the measurement (coloured by verdict), each in the experiment's metric;
+-- below them, when the experiment has an in-run result, the pull request's
+-- claim (light grey; for a "significant" claim its threshold) and the
+-- in-run measurement (the verdict's colour, lighter).  Titles are wrapped,
+-- never cut.
 function B.svg(results, versions)
+  local function claim_of(ir)
+    if ir.significant then return ir.significant == "memory" and 1 / 0.7 or 2 end
+    return ir.claim_value
+  end
   local lo, hi = math.huge, -math.huge
   for _, r in ipairs(results) do
-    for _, v in ipairs({ r.claim_value, r.measured }) do
+    local vals = { r.claim_value, r.measured }
+    local ir = in_run_of(r)
+    if ir then vals[#vals + 1] = claim_of(ir); vals[#vals + 1] = ir.measured end
+    for _, v in pairs(vals) do
       if type(v) == "number" and v > 0 and v < math.huge then
         lo = math.min(lo, v); hi = math.max(hi, v)
       end
@@ -602,9 +729,27 @@ function B.svg(results, versions)
   local d0 = math.floor(math.log(math.min(lo, 1), 10))
   local d1 = math.ceil(math.log(math.max(hi, 10), 10))
   if d1 <= d0 then d1 = d0 + 1 end
-  local left, top, rowh, barh, width = 330, 50, 34, 12, 560
-  local h = top + #results * rowh + 60
-  local W = left + width + 230
+  local left, top, barh, width = 330, 50, 12, 560
+  -- words wrapped into lines of at most `w` characters
+  local function wrap(text, w)
+    local lines, cur = {}, ""
+    for word in tostring(text):gmatch("%S+") do
+      if cur ~= "" and #cur + 1 + #word > w then lines[#lines + 1] = cur; cur = word
+      else cur = cur == "" and word or (cur .. " " .. word) end
+    end
+    if cur ~= "" then lines[#lines + 1] = cur end
+    return lines
+  end
+  local rows, h = {}, top
+  for i, r in ipairs(results) do
+    local title = wrap(("%02d %s"):format(r.id, r.title), 46)
+    local bars = in_run_of(r) and 4 or 2
+    local rh = math.max(bars * barh + 10, #title * 14 + 8)
+    rows[i] = { y = h, title = title, rh = rh }
+    h = h + rh
+  end
+  h = h + 75
+  local W = left + width + 340
   local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
   local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
                    ["not applicable here"] = "#9e9e9e" }
@@ -615,37 +760,55 @@ function B.svg(results, versions)
   if versions then
     o[#o + 1] = ('<text x="10" y="38" font-size="10" fill="#555">%s</text>'):format(xml(B.machine_line(versions)))
   end
+  local bottom = h - 60
   for d = d0, d1 do
     local xx = x(10 ^ d)
-    o[#o + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'):format(xx, top - 5, xx, h - 45)
-    o[#o + 1] = ('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>'):format(xx, h - 30,
+    o[#o + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'):format(xx, top - 5, xx, bottom)
+    o[#o + 1] = ('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>'):format(xx, bottom + 15,
       10 ^ d >= 1 and ("%.0f"):format(10 ^ d) or ("%g"):format(10 ^ d))
   end
+  local x1 = x(1)
+  -- bars grow from 1 (no change): right for a gain, left for a loss
+  local function bar(v, yy, fill, title, opacity)
+    local xv = x(v)
+    o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"%s><title>%s</title></rect>'):format(
+      math.min(x1, xv) - (math.abs(xv - x1) < 2 and 1 or 0), yy, math.max(2, math.abs(xv - x1)), barh, fill,
+      opacity and (' fill-opacity="%.2f"'):format(opacity) or "", xml(title))
+    return math.max(x1, xv)
+  end
+  local function measured(r, y, opacity, label)
+    if type(r.measured) == "number" and r.measured > 0 and r.measured < math.huge then
+      local xm = bar(r.measured, y, colour[r.verdict] or "#000", r.why or "", opacity)
+      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11">%s%s %s, %s%s</text>'):format(xm + 4, y + barh - 2,
+        label, B.fmt(r.measured), xml(r.metric or ""), xml(r.verdict), (r.claim_value or r.significant) and "" or " (method)")
+    else
+      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11" fill="#555">%s%s</text>'):format(x1 + 4, y + barh - 2,
+        label, xml(r.verdict .. ": " .. (r.why or "")))
+    end
+  end
   for i, r in ipairs(results) do
-    local y = top + (i - 1) * rowh
-    o[#o + 1] = ('<text x="%d" y="%d" text-anchor="end">%02d %s</text>'):format(left - 8, y + 16, r.id, xml(r.title:sub(1, 44)))
-    -- bars grow from 1 (no change): right for a gain, left for a loss
-    local x1 = x(1)
-    local function bar(v, yy, fill, title)
-      local xv = x(v)
-      o[#o + 1] = ('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>'):format(
-        math.min(x1, xv) - (math.abs(xv - x1) < 2 and 1 or 0), yy, math.max(2, math.abs(xv - x1)), barh, fill, xml(title))
-      return math.max(x1, xv)
+    local row = rows[i]
+    local y = row.y
+    for k, line in ipairs(row.title) do
+      o[#o + 1] = ('<text x="%d" y="%d" text-anchor="end">%s</text>'):format(left - 8, y + 14 * k, xml(line))
     end
     if type(r.claim_value) == "number" and r.claim_value > 0 then
       bar(r.claim_value, y + 2, "#bdbdbd", "claim: " .. r.claim)
     end
-    if type(r.measured) == "number" and r.measured > 0 and r.measured < math.huge then
-      local xm = bar(r.measured, y + 2 + barh, colour[r.verdict] or "#000", r.why or "")
-      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11">%s %s, %s%s</text>'):format(xm + 4, y + 2 + 2 * barh - 2,
-        B.fmt(r.measured), xml(r.metric or ""), xml(r.verdict), r.claim_value and "" or " (method)")
-    else
-      o[#o + 1] = ('<text x="%.1f" y="%d" font-size="11" fill="#555">%s</text>'):format(x(1) + 4, y + 2 + 2 * barh - 2,
-        xml(r.verdict .. ": " .. (r.why or "")))
+    measured(r, y + 2 + barh, nil, "")
+    local ir = in_run_of(r)
+    if ir then
+      local c = claim_of(ir)
+      if type(c) == "number" and c > 0 then
+        bar(c, y + 2 + 2 * barh, "#e0e0e0", ir.pr .. ": " .. ir.claim)
+      end
+      measured(ir, y + 2 + 3 * barh, 0.55, "in our run (" .. ir.pr .. "): ")
     end
   end
   o[#o + 1] = ('<text x="%d" y="%d" fill="#555">in each row\'s metric (times better, or MB saved), log scale, bars from 1 = no change. ' ..
-    'Grey: the guide\'s claim; green confirmed, red weaker, blue stronger.</text>'):format(10, h - 12)
+    'Grey: the guide\'s claim; green confirmed, red weaker, blue stronger.</text>'):format(10, h - 30)
+  o[#o + 1] = ('<text x="%d" y="%d" fill="#555">Lighter pair: the pull request\'s claim (light grey; a "significant" one as its threshold, 2x or 30%% less memory) ' ..
+    'and the same technique off vs on in a whole detection run.</text>'):format(10, h - 14)
   o[#o + 1] = "</svg>"
   return table.concat(o, "\n") .. "\n"
 end
