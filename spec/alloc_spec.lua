@@ -2,12 +2,13 @@
 -- `lua5.4 -l fastmatch.mimalloc`.  Most cases run in a child lua5.4, so the
 -- suite's own state keeps the allocator it was started with (make test runs
 -- the whole suite once more under -l fastmatch.mimalloc).
+local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local sodir = os.getenv("FM_SODIR") or "."
 local function sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   return ok, out, code
 end
@@ -32,7 +33,7 @@ local churn_across_switch = [[
 local fm = require "fastmatch"
 local t, s = {}, {}
 for i = 1, 50000 do t[i] = { i } ; s[i] = ("str%d"):format(i) end
-local big = string.rep("z", 1 << 20)
+local big = string.rep("z", 1048576)
 collectgarbage(); collectgarbage()
 local kb0 = collectgarbage("count")
 assert(fm.use_mimalloc() == true)
@@ -41,7 +42,7 @@ assert(fm.memstats().lua_allocator == "mimalloc")
 for i = 50001, 200000 do t[i] = { i } end          -- grows the old array part
 for i = 1, 50000 do s[i] = s[i] .. "!" end            -- old strings freed
 big = big .. "y"                                       -- old 1 MiB block freed
-assert(#big == (1 << 20) + 1 and big:sub(-2) == "zy")
+assert(#big == (1048576) + 1 and big:sub(-2) == "zy")
 for i = 1, 200000 do assert(t[i][1] == i) end
 for i = 1, 50000 do assert(s[i] == ("str%d!"):format(i)) end
 t, s, big = nil, nil, nil

@@ -1,10 +1,11 @@
 -- The foundation: the module loads, reports its version and memory figures,
 -- installs with luarocks, and builds on libc malloc (MIMALLOC=0).
+local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local function sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   return ok, out, code
 end
@@ -79,7 +80,7 @@ describe("fastmatch.mi_stats_print", function()
     if fm.allocator == "mimalloc" then
       assert.is_true(ok)
       f:seek("set")
-      local text = f:read("a")
+      local text = f:read("*a")
       assert.matches("reserved", text)
       assert.matches("committed", text)
     else

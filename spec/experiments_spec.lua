@@ -2,6 +2,7 @@
 -- experiment shares, then every examples/NN_*.lua run once in quick mode
 -- (so none silently rots), then run_all.lua writing its three reports.
 -- No timing is asserted: only that each experiment measures and reports.
+local C = require "spec.compat"
 local B = require "fastmatch.bench"
 
 local src = debug.getinfo(1, "S").source:match("^@(.*)$")
@@ -184,7 +185,7 @@ describe("examples/run_all.lua", function()
     assert.matches("%[ 2/14%] 02_io_in_loop%s+done in [%d.]+ s", out)
     assert.matches("Machine: ", out)
     local f = assert(io.open(dir .. "/experiments.json"))
-    local json = f:read("a"); f:close()
+    local json = f:read("*a"); f:close()
     assert.matches('^%[%s*{', json)
     assert.equal(2, select(2, json:gsub('\n  {', '')))
     assert.matches('"verdict": "', json)

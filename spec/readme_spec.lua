@@ -1,10 +1,11 @@
 -- The README is the user's manual: every ```lua example in it runs, as is,
 -- in a fresh lua5.4 against this tree's build.
+local C = require "spec.compat"
 local root = os.getenv("PWD")
 
 local function blocks()
   local f = assert(io.open(root .. "/README.md"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local list = {}
   for first, block in text:gmatch("()```lua\n(.-)```") do
@@ -28,7 +29,7 @@ describe("README.md", function()
       f:write(b.code)
       f:close()
       local p = assert(io.popen("lua5.4 " .. path .. " 2>&1 </dev/null"))
-      local out = p:read("a")
+      local out = p:read("*a")
       local ok = p:close()
       os.remove(path)
       assert(ok, out)

@@ -1,6 +1,7 @@
 -- fastmatch's regex API: compiled PCRE2 objects (JIT by default), their
 -- methods, the module-level functions with their transparent LRU cache,
 -- errors and limits.  Positions are 1-based like Lua's string library.
+local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -32,7 +33,7 @@ describe("fm.compile", function()
     assert.is_false(fm.compile("a.b"):test("a\nb"))
     assert.is_true(fm.compile("a b # comment", "x"):test("ab"))
     assert.equal("é", fm.compile(".", "u"):match("é"))
-    assert.equal("\xc3", fm.compile("."):match("é"))
+    assert.equal("\195", fm.compile("."):match("é"))
     assert.equal("a", fm.compile("a+", "U"):match("aaa"))
     assert.is_nil(fm.compile("b", "a"):find("ab"))
     assert.equal(2, (fm.compile("b", "a"):find("ab", 2)))
@@ -62,13 +63,13 @@ describe("fm.compile", function()
   end)
 
   it("raises on invalid UTF-8 in a pattern compiled with u, naming the offset", function()
-    local ok, err = pcall(fm.compile, "ab\xffc", "u")
+    local ok, err = pcall(fm.compile, "ab\255c", "u")
     assert.is_false(ok)
     assert.matches("fastmatch: bad pattern at offset 2: ", err, 1, true)
   end)
 
   it("accepts any bytes without u", function()
-    assert.is_true(fm.compile("ab\xffc"):test("xxab\xffc"))
+    assert.is_true(fm.compile("ab\255c"):test("xxab\255c"))
   end)
 end)
 
@@ -334,7 +335,7 @@ describe("the literal fast path", function()
   it("finds caseless literals exactly where PCRE2 does (ASCII folding only)", function()
     local seed = 4242
     math.randomseed(seed)
-    local alpha = { "a", "A", "b", "B", "\0", "\xc4", "\xe4", "-", "Z", "z" }
+    local alpha = { "a", "A", "b", "B", "\0", "\196", "\228", "-", "Z", "z" }
     local function rnd(n)
       local t = {}
       for i = 1, n do t[i] = alpha[math.random(#alpha)] end
@@ -376,10 +377,10 @@ describe("UTF-8 with u", function()
     assert.is_true(fm.compile("^\\w$", "u"):test("é"))
   end)
   it("raises on invalid UTF-8 in the subject, naming the byte offset", function()
-    local ok, err = pcall(fm.find, "ab\xffc", "b", 1, "u")
+    local ok, err = pcall(fm.find, "ab\255c", "b", 1, "u")
     assert.is_false(ok)
     assert.matches("fastmatch: invalid UTF-8 in subject at byte offset 2", err, 1, true)
-    assert.has_error(function() fm.compile("x", "u"):gmatch("\xc3") end)
+    assert.has_error(function() fm.compile("x", "u"):gmatch("\195") end)
   end)
 end)
 
@@ -637,7 +638,7 @@ describe("large subjects", function()
     local mem = io.open("/proc/meminfo")
     local avail = 0
     if mem then
-      local t = mem:read("a")
+      local t = mem:read("*a")
       mem:close()
       avail = tonumber(t:match("MemAvailable:%s*(%d+)")) or 0
     end
@@ -651,8 +652,8 @@ describe("large subjects", function()
       return
     end
     -- string.rep stops at 2 GiB - 1: concatenate two halves and a tail
-    local half = string.rep("a", 1 << 20):rep(1 << 10) -- 1 GiB, fast
-    local s = half .. half .. string.rep("a", 1 << 20):rep(100):sub(7) .. "needle"
+    local half = string.rep("a", 1048576):rep(1024) -- 1 GiB, fast
+    local s = half .. half .. string.rep("a", 1048576):rep(100):sub(7) .. "needle"
     half = nil
     local n = #s
     assert.is_true(n > 2 ^ 31)
@@ -728,7 +729,7 @@ describe("fm against Lua's string library", function()
   local cases = {}
   for i = 1, 600 do
     local s = subject()
-    local inits = { 1, 0, -1, -2, -100, #s, #s + 1, #s + 2, 2, math.maxinteger, math.mininteger }
+    local inits = { 1, 0, -1, -2, -100, #s, #s + 1, #s + 2, 2, C.maxinteger, C.mininteger }
     local c = { s = s, init = inits[math.random(#inits)] }
     c.lfind, c.pfind = gen(true)
     c.lpat, c.ppat = gen(false)
@@ -824,7 +825,7 @@ describe("the fast paths of find, match and test", function()
     for _ = 1, 3000 do
       local p = gen(ATOMS, 1, 4)
       local s = gen(CH, 0, 10)
-      local init = ({ nil, 1, 2, -1, -3, 0, #s, #s + 1, #s + 2, math.mininteger })[math.random(10)]
+      local init = ({ nil, 1, 2, -1, -3, 0, #s, #s + 1, #s + 2, C.mininteger })[math.random(10)]
       local okc, re = pcall(fm.compile, p)
       if okc then
         local r = rex.new(p)

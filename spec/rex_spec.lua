@@ -2,6 +2,7 @@
 -- lua-rex-pcre2 is installed it is the oracle: the same calls on both must
 -- give the same results (values, positions, false for unset groups, tables,
 -- error messages), over many generated patterns and subjects.
+local C = require "spec.compat"
 local rex = require "fastmatch.rex"
 local has_oracle, oracle = pcall(require, "rex_pcre2")
 
@@ -169,9 +170,9 @@ describe("fastmatch.rex", function()
       assert.is_nil(rex.match("abc", "a(", 5))
     end)
     it("read an init beyond C's int range as string.find does (lrexlib truncates it)", function()
-      assert.is_nil(rex.find("abc", "", math.maxinteger))
-      assert.same({ 1, 0, n = 2 }, pack(rex.find("abc", "", math.mininteger)))
-      assert.is_nil(rex.new("c"):find("abc", (1 << 32) + 2))
+      assert.is_nil(rex.find("abc", "", C.maxinteger))
+      assert.same({ 1, 0, n = 2 }, pack(rex.find("abc", "", C.mininteger)))
+      assert.is_nil(rex.new("c"):find("abc", 4294967298))
     end)
     it("treat a number as the last argument as a locale name", function()
       local ok, err = pcall(rex.new, "a", nil, 0)
@@ -356,9 +357,9 @@ describe("fastmatch.rex", function()
     local QUANT = { "", "", "", "", "*", "+", "?", "*?", "{1,2}", "{0}", "+?", "??" }
     local ALPHA = { "a", "b", "c", ",", " ", "1", "=", "\n", "x", "A", "\0", "\255", "\195\169", "d" }
     local INITS = { 0, 1, 2, 3, -1, -2, -5, -100, 100, 2147483647, -2147483648, 2.0, "2" }
-    local CFS = { 0, F.CASELESS, F.MULTILINE, F.DOTALL, F.EXTENDED, F.UNGREEDY, F.CASELESS | F.MULTILINE,
+    local CFS = { 0, F.CASELESS, F.MULTILINE, F.DOTALL, F.EXTENDED, F.UNGREEDY, F.CASELESS + F.MULTILINE,
       "i", "m", "s", "x", "U", "imsxU", "", "q", "iu", F.ANCHORED, F.DOLLAR_ENDONLY, "a" }
-    local EFS = { 0, F.NOTBOL, F.NOTEOL, F.NOTEMPTY, F.NOTEMPTY_ATSTART, F.ANCHORED, F.NOTBOL | F.NOTEOL }
+    local EFS = { 0, F.NOTBOL, F.NOTEOL, F.NOTEMPTY, F.NOTEMPTY_ATSTART, F.ANCHORED, F.NOTBOL + F.NOTEOL }
     local REPS = { "[%0]", "%1", "%2", "%%", "%x", "%", "X", "%{g}", "", "%9", 12 }
     local function pick(t) return t[math.random(#t + 1)] end -- nil one time in #t + 1
     local function gen_pattern()
@@ -461,9 +462,9 @@ describe("fastmatch.rex", function()
         local p = PATS[math.random(#PATS)]
         local t = {}
         for j = 1, math.random(0, 6) do t[j] = CHARS[math.random(#CHARS)] end
-        if math.random(8) == 1 then t[#t + 1] = pick({ "\xff", "\xc3", "\x80" }) end
+        if math.random(8) == 1 then t[#t + 1] = pick({ "\255", "\195", "\128" }) end
         local s = table.concat(t)
-        local cf = ({ F.UTF, F.UTF | F.UCP, F.UTF | F.CASELESS })[math.random(3)]
+        local cf = ({ F.UTF, F.UTF + F.UCP, F.UTF + F.CASELESS })[math.random(3)]
         local init = pick({ 1, #s + 1, math.random(-#s - 1, #s + 1) })
         local d = ("pattern %q subject %q init %s cf %d"):format(p, s, tostring(init), cf)
         agree("find " .. d, function(L) return L.find(s, p, init, cf) end)
@@ -492,12 +493,12 @@ describe("fastmatch.rex", function()
       local function call(L, name, args, n)
         if name:sub(1, 1) == ":" then
           local r = L.new("(b)")
-          return r[name:sub(2)](r, table.unpack(args, 1, n))
+          return r[name:sub(2)](r, C.unpack(args, 1, n))
         end
-        local r = pack(L[name](table.unpack(args, 1, n)))
+        local r = pack(L[name](C.unpack(args, 1, n)))
         if name == "gmatch" or name == "split" then return collect(r[1]) end
         if name == "new" then return "compiled" end
-        return table.unpack(r, 1, r.n)
+        return C.unpack(r, 1, r.n)
       end
       for _ = 1, 1500 do
         local name = names[math.random(#names)]
