@@ -6,12 +6,7 @@ local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local sodir = os.getenv("FM_SODIR") or "."
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return ok, out, code
-end
+local sh = C.sh
 local function has(cmd) return (sh("command -v " .. cmd)) end
 
 -- a child lua5.4 running `code`, with the tree's module on its paths
@@ -20,7 +15,7 @@ local function child(code, flags, wrapper)
   local out = assert(io.open(path, "w"))
   out:write(code)
   out:close()
-  local ok, text, rc = sh(("%s lua5.4 %s %s"):format(wrapper or "", flags or "", path))
+  local ok, text, rc = sh(("%s %s %s %s"):format(wrapper or "", C.lua, flags or "", path))
   os.remove(path)
   return ok, text, rc
 end

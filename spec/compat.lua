@@ -10,6 +10,12 @@ C.num = tonumber(_VERSION:match("%d+%.%d+"))      -- 5.1 for LuaJIT
 C.name = C.jit and "LuaJIT" or _VERSION           -- for messages
 -- the interpreter children are started with (make test sets FM_LUA)
 C.lua = os.getenv("FM_LUA") or "lua5.4"
+-- make's name for this Lua (make LUA=...), the module ABI (paths) and
+-- the environment variables its interpreter reads the paths from
+C.make_lua = C.jit and "luajit" or tostring(C.num)
+C.abi = tostring(C.num)
+C.pathvar = C.num == 5.1 and "LUA_PATH" or "LUA_PATH_" .. C.abi:gsub("%.", "_")
+C.cpathvar = C.num == 5.1 and "LUA_CPATH" or "LUA_CPATH_" .. C.abi:gsub("%.", "_")
 C.has_integers = math.type ~= nil                 -- 5.3+: an integer subtype
 C.has_close = C.num >= 5.4                        -- <close> and __close
 C.has_tablegc = C.num >= 5.2                      -- __gc on tables

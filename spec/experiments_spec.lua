@@ -100,7 +100,7 @@ describe("fastmatch.bench reports", function()
     local rows = 0
     for line in md:gmatch("[^\n]+") do if line:match("^| %d+ |") then rows = rows + 1 end end
     assert.equal(3, rows)
-    assert.matches("Machine: .*Lua 5%.4.*PCRE2.*mimalloc", md)
+    assert.matches("Machine: .*" .. (B.lua_version:gsub("%p", "%%%0")) .. ".*PCRE2.*mimalloc", md)
   end)
   it("the SVG chart is one document with a bar per claim and per measurement", function()
     local svg = B.svg(results, B.versions())
@@ -135,7 +135,9 @@ describe("fastmatch.bench.memory", function()
   it("measures how much the Lua heap grew while the result lives", function()
     local grown, keep = B.memory(function() return ("x"):rep(1000000) end)
     assert.equal(1000000, #keep)
-    assert.is_true(grown >= 1000000 and grown < 1100000, tostring(grown))
+    -- before 5.4, a full collection also shrinks the stack: a few bytes less
+    local slack = C.num < 5.4 and 4096 or 0
+    assert.is_true(grown >= 1000000 - slack and grown < 1100000, tostring(grown))
   end)
 end)
 
@@ -149,7 +151,18 @@ describe("fastmatch.bench.child", function()
   end)
 end)
 
+-- The experiments are the Lua 5.4 main job (make experiments runs them on
+-- lua5.4; they compare lua5.4 children, builds and allocators).
+local function experiments_here()
+  if C.num == 5.4 and not C.jit then return true end
+  it("run on Lua 5.4 only", function()
+    C.skip("the experiments (examples/NN_*.lua, run_all.lua) are measured on Lua 5.4: make experiments")
+  end)
+  return false
+end
+
 describe("examples/NN_*.lua --quick", function()
+  if not experiments_here() then return end
   local scripts = ls("^%d%d_[%w_]+%.lua$")
   it("are the guide's 14 sections", function()
     assert.equal(14, #scripts)
@@ -176,6 +189,7 @@ describe("examples/NN_*.lua --quick", function()
 end)
 
 describe("examples/run_all.lua", function()
+  if not experiments_here() then return end
   it("writes experiments.json (one object per experiment), .md and .svg", function()
     local dir = os.tmpname()
     os.remove(dir)

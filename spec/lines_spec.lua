@@ -202,9 +202,10 @@ describe("fastmatch.lines", function()
   it("reads stdin for \"-\" (child process)", function()
     local p = tmpfile("a\r\n\nb\0c\nlast")
     local code = [[local fm = require "fastmatch"
-      for l, n in fm.lines("-", { lineno = true }) do io.write(n, ":", ("%q"):format(l), ";") end
+      local function q(s) return '"' .. s:gsub("[%c\"\\]", function(c) return "\\" .. c:byte() end) .. '"' end
+      for l, n in fm.lines("-", { lineno = true }) do io.write(n, ":", q(l), ";") end
       io.write(fm.count_lines("-"))]]
-    local h = assert(io.popen("lua5.4 -e " .. shq(code) .. " < " .. p))
+    local h = assert(io.popen(C.lua .. " -e " .. shq(code) .. " < " .. p))
     local out = h:read("*a")
     assert.is_true(h:close())
     assert.equal('1:"a\\13";2:"";3:"b\\0c";4:"last";0', out)
@@ -212,7 +213,7 @@ describe("fastmatch.lines", function()
     code = [[local fm = require "fastmatch"
       io.write(io.read("*l"), "|")
       for l in fm.lines("-") do io.write(l, ";") end]]
-    h = assert(io.popen("printf 'head\\nx\\ny\\n' | lua5.4 -e " .. shq(code)))
+    h = assert(io.popen("printf 'head\\nx\\ny\\n' | " .. C.lua .. " -e " .. shq(code)))
     out = h:read("*a")
     assert.is_true(h:close())
     assert.equal("head|x;y;", out)
@@ -230,7 +231,7 @@ describe("fastmatch.lines", function()
         io.write(l)
         if l == "a" then io.open(%q, "w"):close() end
       end]]):format(flag)
-    local h = assert(io.popen("(" .. producer .. ") | lua5.4 -e " .. shq(consumer)))
+    local h = assert(io.popen("(" .. producer .. ") | " .. C.lua .. " -e " .. shq(consumer)))
     local out = h:read("*a")
     h:close()
     os.remove(flag)
@@ -493,7 +494,7 @@ describe("fastmatch.count_lines", function()
     local f = assert(io.open(p))
     assert.equal(3, fm.count_lines(f))
     f:close()
-    local h = assert(io.popen("printf 'x\\ny\\n' | lua5.4 -e 'io.write(require\"fastmatch\".count_lines(\"-\"))'"))
+    local h = assert(io.popen("printf 'x\\ny\\n' | " .. C.lua .. " -e 'io.write(require\"fastmatch\".count_lines(\"-\"))'"))
     assert.equal("2", h:read("*a"))
     h:close()
   end)

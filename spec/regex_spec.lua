@@ -233,7 +233,7 @@ describe("re:gsub", function()
   end)
   it("calls a function replacement with the captures", function()
     assert.equal("3x4", (fm.compile("(\\d)\\+(\\d)"):gsub("1+2x2+2", function(a, b)
-      return tostring(a + b)
+      return tostring(tonumber(a) + tonumber(b)) -- "1" + "2" is 3.0 on 5.3
     end)))
   end)
   it("keeps the match when a table or function gives false or nil", function()
@@ -748,6 +748,9 @@ describe("fm against Lua's string library", function()
   end)
 
   it("gmatch (with init) follows Lua 5.4's empty-match rule", function()
+    if C.num < 5.4 then
+      return C.skip("string.gmatch has an init argument and this empty-match rule from Lua 5.4 on")
+    end
     for _, c in ipairs(cases) do
       local s, l, p, init = c.s, c.lpat, c.ppat, c.init
       local d = ("lua %q pcre %q subject %q init %s"):format(l, p, s, init)
