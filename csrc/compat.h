@@ -158,6 +158,16 @@ static inline lua_Integer fm_c_tointegerx(lua_State *L, int idx, int *isnum) {
 }
 #define lua_tointegerx(L, idx, isnum) fm_c_tointegerx(L, idx, isnum)
 
+/* luaL_newmetatable sets __name from 5.3 on (error messages, tostring and
+   the specs read it) */
+static inline int fm_c_newmetatable(lua_State *L, const char *tname) {
+  if (!luaL_newmetatable(L, tname)) return 0;
+  lua_pushstring(L, tname);
+  lua_setfield(L, -2, "__name");
+  return 1;
+}
+#define luaL_newmetatable(L, tname) fm_c_newmetatable(L, tname)
+
 /* the get functions return the value's type from 5.3 on */
 #define lua_getfield(L, idx, k) (lua_getfield(L, idx, k), lua_type(L, -1))
 #define lua_rawgeti(L, idx, n) (lua_rawgeti(L, idx, n), lua_type(L, -1))

@@ -131,7 +131,7 @@ describe("fastmatch.rex", function()
       assert.same(i, rex.new("(a)(b)c"):fullinfo())
     end)
     it("patterninfo gives floats, as lrexlib pushes them", function()
-      assert.equal("float", math.type(rex.new("(a)"):patterninfo().CAPTURECOUNT))
+      assert.equal("float", C.mathtype(rex.new("(a)"):patterninfo().CAPTURECOUNT))
     end)
     it("dfa_exec reports ovecsize / 2 ends when the ovector is full, and refuses a wscount under 20", function()
       local r = rex.new("a|ab|abc")
@@ -509,10 +509,10 @@ describe("fastmatch.rex", function()
         -- (lrexlib: 0); dfa_exec past the end, or with wscount <= 0 (lrexlib:
         -- "malloc failed")
         local skip = type(args[1]) == "table" or
-          (name == "gsub" and math.type(tonumber(args[4])) == "float" and tonumber(args[4]) % 1 ~= 0) or
+          (name == "gsub" and C.mathtype(tonumber(args[4])) == "float" and tonumber(args[4]) % 1 ~= 0) or
           (name == ":dfa_exec" and
-          (math.type(tonumber(args[2])) and tonumber(args[2]) > #tostring(args[1]) + 1 or
-           math.type(tonumber(args[5])) and tonumber(args[5]) <= 0))
+          (C.mathtype(tonumber(args[2])) and tonumber(args[2]) > #tostring(args[1]) + 1 or
+           C.mathtype(tonumber(args[5])) and tonumber(args[5]) <= 0))
         if not skip then
           local shown = {}
           for i = 1, n do shown[i] = type(args[i]) == "string" and ("%q"):format(args[i]) or tostring(args[i]) end
