@@ -175,6 +175,22 @@ static inline int fm_c_newmetatable(lua_State *L, const char *tname) {
 #define luaL_getmetafield(L, obj, e)                                           \
   (luaL_getmetafield(L, obj, e) ? lua_type(L, -1) : LUA_TNIL)
 
+/* A number as tostring gives it (and io.write writes it): 5.1/5.2 use
+   LUA_NUMBER_FMT, LuaJIT its own formatter (ties round away from zero, one
+   "nan").  From 5.3 on tostring adds ".0" and io.write uses printf. */
+static inline int fm_c_number2str(lua_State *L, int idx, char *buf,
+                                  size_t size) {
+  size_t l;
+  const char *s;
+  lua_pushvalue(L, idx);
+  s = lua_tolstring(L, -1, &l);
+  if (l >= size) l = size - 1;
+  memcpy(buf, s, l);
+  buf[l] = '\0';
+  lua_pop(L, 1);
+  return (int)l;
+}
+
 static inline int fm_c_geti(lua_State *L, int idx, lua_Integer i) {
   if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
   lua_pushinteger(L, i);

@@ -184,11 +184,15 @@ static int g_write(lua_State *L, Writer *w, int arg, int nl) {
       s = "\n";
       l = 1;
     } else if (lua_type(L, arg) == LUA_TNUMBER) {
+#if LUA_VERSION_NUM >= 503
       int len = lua_isinteger(L, arg)
                     ? snprintf(nb, sizeof nb, LUA_INTEGER_FMT,
                                (LUAI_UACINT)lua_tointeger(L, arg))
                     : snprintf(nb, sizeof nb, LUA_NUMBER_FMT,
                                (LUAI_UACNUMBER)lua_tonumber(L, arg));
+#else /* io.write writes what tostring gives (LuaJIT: its own %.14g) */
+      int len = fm_c_number2str(L, arg, nb, sizeof nb);
+#endif
       s = nb;
       l = len > 0 ? (size_t)len : 0;
     } else

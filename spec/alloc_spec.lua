@@ -50,6 +50,15 @@ io.write("ok ", fm.memstats().lua_allocator)
 ]]
 
 describe("fastmatch.use_mimalloc", function()
+  if C.jit then
+    it("returns false and the reason on LuaJIT (its GC forbids lua_setallocf), and changes nothing", function()
+      local ok, why = fm.use_mimalloc()
+      assert.is_false(ok)
+      assert.matches("LuaJIT does not allow switching the allocator", why, 1, true)
+      assert.equal("default", fm.memstats().lua_allocator)
+    end)
+    return
+  end
   if not built_with_mimalloc then
     it("returns false and the reason on a MIMALLOC=0 build, and changes nothing", function()
       local ok, why = fm.use_mimalloc()
@@ -98,6 +107,16 @@ describe("fastmatch.use_mimalloc", function()
 end)
 
 describe("require 'fastmatch.mimalloc'", function()
+  if C.jit then
+    it("says on stderr that LuaJIT cannot switch, and the script runs on (luajit -l fastmatch.mimalloc)", function()
+      local ok, out = child([[io.write(require("fastmatch").memstats().lua_allocator, " ",
+        tostring(require("fastmatch.mimalloc").ok))]], "-l fastmatch.mimalloc")
+      assert(ok, out)
+      assert.matches("^fastmatch.mimalloc: LuaJIT does not allow switching the allocator.-\n", out)
+      assert.matches("\ndefault false$", out)
+    end)
+    return
+  end
   if not built_with_mimalloc then
     it("loads and reports why it could not switch on a MIMALLOC=0 build", function()
       local ok, out = child([[

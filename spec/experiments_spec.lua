@@ -136,8 +136,10 @@ describe("fastmatch.bench.memory", function()
     local grown, keep = B.memory(function() return ("x"):rep(1000000) end)
     assert.equal(1000000, #keep)
     -- before 5.4, a full collection also shrinks the stack: a few bytes less
+    -- LuaJIT counts string.rep's scratch buffer too
     local slack = C.num < 5.4 and 4096 or 0
-    assert.is_true(grown >= 1000000 - slack and grown < 1100000, tostring(grown))
+    local over = C.jit and 1500000 or 1100000
+    assert.is_true(grown >= 1000000 - slack and grown < over, tostring(grown))
   end)
 end)
 

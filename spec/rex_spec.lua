@@ -154,8 +154,12 @@ describe("fastmatch.rex", function()
     end)
     it("are checked in order before the pattern is compiled", function()
       local function err(f) local ok, e = pcall(f); assert.is_false(ok); return e end
-      assert.matches("bad argument #3 to 'find' (number has no integer representation)",
-        err(function() rex.find("abc", "a(", 1.5) end), 1, true)
+      if C.has_integers then
+        assert.matches("bad argument #3 to 'find' (number has no integer representation)",
+          err(function() rex.find("abc", "a(", 1.5) end), 1, true)
+      else
+        C.skip("no integers on this Lua: init 1.5 is a position (lrexlib reads it as 1 too)")
+      end
       assert.matches("bad argument #5 to 'find' (number expected, got table)",
         err(function() rex.find("abc", "a(", 1, nil, {}) end), 1, true)
       assert.matches("bad argument #4 to 'gmatch' (number expected, got boolean)",
