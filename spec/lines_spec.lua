@@ -34,10 +34,10 @@ local function split(s, keep)
   return out
 end
 
--- io.lines is the reference where it reads lines whole: 5.1 and LuaJIT's
--- stop at a NUL byte (fgets + strlen) and 5.1's takes no "L" format, so
+-- io.lines is the reference where it reads lines whole: 5.1, 5.2 and LuaJIT's
+-- stop at a NUL byte (fgets + strlen) and take "*L", not "L", so
 -- there the reference is the file read whole and split in Lua.
-local IO_LINES_WHOLE = C.num >= 5.2
+local IO_LINES_WHOLE = C.num >= 5.3
 if not IO_LINES_WHOLE then
   C.skip("io.lines cuts lines at NUL bytes (and 5.1 has no \"L\"): the reference is the file split in Lua")
 end
