@@ -100,9 +100,9 @@ local function new_host(name)
   h.port = H.free_port()
   h.url = "http://127.0.0.1:" .. h.port
 
-  -- curl with a bound time: body, HTTP status (a number, 0 if none)
-  function h.request(path, body, headers)
-    local args = { "curl -s -S --max-time 10 -o", shq(h.prefix .. "/resp"), "-w '%{http_code}'" }
+  -- curl with a bound time (default 10 s): body, HTTP status (0 if none)
+  function h.request(path, body, headers, timeout)
+    local args = { "curl -s -S --max-time " .. (timeout or 10) .. " -o", shq(h.prefix .. "/resp"), "-w '%{http_code}'" }
     for k, v in pairs(headers or {}) do args[#args + 1] = "-H " .. shq(k .. ": " .. v) end
     if body then
       write(h.prefix .. "/req", body)
