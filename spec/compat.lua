@@ -31,7 +31,11 @@ C.pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
 -- load(string [, name, mode, env]) on every version
 function C.load(s, name, mode, env)
-  if C.num >= 5.2 then return load(s, name, mode, env) end
+  if C.num >= 5.2 then
+    -- (an explicit nil env would be the chunk's _ENV)
+    if env == nil then return load(s, name, mode) end
+    return load(s, name, mode, env)
+  end
   local f, err = loadstring(s, name)
   if f and env then setfenv(f, env) end
   return f, err
