@@ -219,12 +219,12 @@ describe("fastmatch.writer", function()
   local function with_close(name, src)
     it(name, function()
       if not C.has_close then return C.skip("<close> is Lua 5.4 syntax: " .. name) end
-      assert(C.load(src, "=" .. name))(fm, tmpname, slurp)
+      assert(C.load(src, "=" .. name))(fm, tmpname, slurp, assert) -- busted's assert
     end)
   end
 
   with_close("closes a <close> variable at the end of its scope", [[
-    local fm, tmpname, slurp = ...
+    local fm, tmpname, slurp, assert = ...
     local p = tmpname()
     local outer
     do
@@ -237,7 +237,7 @@ describe("fastmatch.writer", function()
   ]])
 
   with_close("raises from a <close> variable whose close fails", [[
-    local fm = ...
+    local fm, _, _, assert = ...
     assert.has_error(function()
       local w <close> = assert(fm.writer("/dev/full"))
       w:write("x")
