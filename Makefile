@@ -114,7 +114,7 @@ DEB_LUAS  := lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
 DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg lua-cjson lua-yaml valgrind
 # the hosts of spec/hosts_spec.lua: nginx + its Lua module (LuaJIT), HAProxy
 # (Lua 5.3); policy-rc.d on Debian images keeps them from starting as services
-DEB_HOSTS := nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache haproxy
+DEB_HOSTS := nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache haproxy curl
 DEB_MORE  := time
 DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE)
 
