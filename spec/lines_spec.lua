@@ -39,7 +39,7 @@ end
 -- there the reference is the file read whole and split in Lua.
 local IO_LINES_WHOLE = C.num >= 5.3
 if not IO_LINES_WHOLE then
-  C.skip("io.lines cuts lines at NUL bytes (and 5.1 has no \"L\"): the reference is the file split in Lua")
+  C.skip("io.lines cuts lines at NUL bytes (and wants \"*L\" for \"L\"): the reference is the file split in Lua")
 end
 local function io_lines(p, fmt)
   if not IO_LINES_WHOLE then
