@@ -75,8 +75,8 @@ local function compare(cases, rounds)
 end
 
 function M.run(quick)
-  local N = quick and 2000 or 20000
-  local rounds = quick and 3 or 7
+  local N = quick and 5000 or 100000
+  local rounds = quick and 3 or 9
   local L = lines(N)
   local re_find, re_match = ngx.re.find, ngx.re.match
   local find, match = fm.find, fm.match
