@@ -22,7 +22,7 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
 
 /* find/match/test/exec (s, pattern, [init], [opts]): the arguments are
    read before the cached object is pushed, so no settop is needed */
-static inline int fm_findfunc(lua_State *L, int method) {
+RX_INLINE int fm_findfunc(lua_State *L, int method) {
   size_t n, pl, off = 0;
   const char *s = rx_subject(L, 1, &n), *p;
   int top = lua_gettop(L);
@@ -212,7 +212,7 @@ static int l_limits(lua_State *L) {
 ** ------------------------------------------------------------------- */
 /* re:test/find/match(s [, init]): the class check of check_self inline,
    then rx_find_fast; UTF objects (prevalidation) take the generic path */
-static inline int m_findfunc(lua_State *L, int method) {
+RX_INLINE int m_findfunc(lua_State *L, int method) {
   fm_regex *r = (fm_regex *)lua_touserdata(L, 1);
   size_t n, off = 0;
   const char *s;
