@@ -7,6 +7,10 @@ local fm = require "fastmatch"
 local B = require "fastmatch.bench"
 
 print("== bench_luajit: " .. B.machine())
+if not rawget(_G, "jit") then
+  print("-- a LuaJIT benchmark: bench_hosts.lua runs it under luajit (or: luajit examples/bench_luajit.lua)")
+  return
+end
 local ok, buffer = pcall(require, "string.buffer")
 if not ok then
   print("-- string.buffer: not in this LuaJIT (OpenResty's luajit2 and LuaJIT 2.1 after 2021 have it)")
