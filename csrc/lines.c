@@ -200,7 +200,7 @@ typedef struct LinesIter {
   fm_linereader r;
   int fd;          /* fd opened from a path (owned), or -1 */
   FILE *f;         /* stdin, or NULL */
-  fm_stream *ls; /* the Lua file read from, or NULL */
+  fm_stream *ls;   /* the Lua file read from, or NULL */
   int pipe;        /* f/ls is no regular file: read what is there, now */
   int fileclosed;  /* a read met the Lua file closed */
   fm_matcher *m;   /* C filter */

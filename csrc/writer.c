@@ -105,7 +105,7 @@ typedef struct Writer {
   int fd;
   int owned;       /* fd opened from a path: ours to close */
   FILE *f;         /* stdout for "-": flushed before each write(2) */
-  fm_stream *ls; /* the Lua file written to, or NULL */
+  fm_stream *ls;   /* the Lua file written to, or NULL */
   int sync;        /* fsync on flush and close */
   int closed;
   lua_Integer total; /* bytes accepted */
