@@ -2,7 +2,12 @@
 #
 #   make                  build fastmatch/core.so (mimalloc underneath)
 #   make MIMALLOC=0       the same module on libc malloc (for valgrind/heaptrack)
+#   make LUA=5.1|5.2|5.3|5.4|luajit
+#                         the module for that Lua, into build/<lua>/ (5.4 is
+#                         the default build, ./fastmatch/core.so)
 #   make test             install what is missing, build, run the whole suite
+#                         (5.4 three ways, every other installed Lua once)
+#   make test-hosts       the nginx (LuaJIT) and HAProxy (Lua 5.3) host specs
 #   make experiments      the main job: the guide's experiments (QUICK=1: smoke run)
 #   make bench            the benchmarks (ratios measured side by side)
 #   make deps             apt-get install what is missing (Debian/Ubuntu)
@@ -14,7 +19,22 @@
 # Always run Lua 5.4 explicitly: on Debian, installing busted makes
 # /usr/bin/lua Lua 5.1.
 
-LUA        ?= lua5.4
+# LUA names the Lua to build for: 5.1, 5.2, 5.3, 5.4 (default) or luajit.
+# An interpreter name or path is accepted too (lua5.3, /usr/bin/lua5.1,
+# luajit): luarocks passes its interpreter's path as LUA.
+LUA        ?= 5.4
+LUAV       := $(notdir $(LUA))
+LUAV       := $(if $(filter luajit%,$(LUAV)),luajit,$(patsubst lua%,%,$(LUAV)))
+ifeq ($(filter 5.1 5.2 5.3 5.4 luajit,$(LUAV)),)
+$(error LUA=$(LUA): want one of 5.1 5.2 5.3 5.4 luajit)
+endif
+# the interpreter, the pkg-config name, the ABI (the 5.1 paths for LuaJIT)
+LUA_BIN    := $(if $(filter luajit,$(LUAV)),luajit,lua$(LUAV))
+LUA_PC     := $(LUA_BIN)
+LUA_ABI    := $(if $(filter luajit,$(LUAV)),5.1,$(LUAV))
+# the versioned path variables a lua5.N reads first (5.1 and LuaJIT: none)
+LUA_PATHVAR  := $(if $(filter 5.1,$(LUA_ABI)),LUA_PATH,LUA_PATH_$(subst .,_,$(LUA_ABI)))
+LUA_CPATHVAR := $(if $(filter 5.1,$(LUA_ABI)),LUA_CPATH,LUA_CPATH_$(subst .,_,$(LUA_ABI)))
 BUSTED     ?= /usr/bin/busted
 PKG_CONFIG ?= pkg-config
 CC         ?= cc
@@ -22,8 +42,8 @@ MIMALLOC   ?= 1
 CFLAGS     ?= -O2 -g
 QUICK      ?=
 
-LUA_INCDIR    ?= $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags-only-I lua5.4 2>/dev/null)))
-LUA_INCDIR    := $(if $(LUA_INCDIR),$(LUA_INCDIR),/usr/include/lua5.4)
+LUA_INCDIR    ?= $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags-only-I $(LUA_PC) 2>/dev/null)))
+LUA_INCDIR    := $(if $(LUA_INCDIR),$(LUA_INCDIR),$(if $(filter luajit,$(LUAV)),/usr/include/luajit-2.1,/usr/include/lua$(LUAV)))
 PCRE2_CFLAGS  ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE2_LIBS    ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
 # luarocks passes these (external_dependencies); empty in a plain build
@@ -32,9 +52,15 @@ PCRE2_LIBDIR  ?=
 MIMALLOC_INCDIR ?=
 MIMALLOC_LIBDIR ?=
 
-# One build directory per variant, so MIMALLOC=0 and sanitizer builds never
-# overwrite the default module; the default one is ./fastmatch/core.so.
+# One build directory per variant, so MIMALLOC=0, sanitizer and other-Lua
+# builds never overwrite the default module; the default one (Lua 5.4) is
+# ./fastmatch/core.so, the others build/<lua>/ (build/<lua>-libc/ with
+# MIMALLOC=0).
+ifeq ($(LUAV),5.4)
 VARIANT ?= $(if $(filter 0,$(MIMALLOC)),libc,default)
+else
+VARIANT ?= $(LUAV)$(if $(filter 0,$(MIMALLOC)),-libc)
+endif
 SODIR   := $(if $(filter default,$(VARIANT)),.,build/$(VARIANT))
 OBJDIR  := build/$(VARIANT)/obj
 SO      := $(SODIR)/fastmatch/core.so
@@ -60,8 +86,8 @@ endif
 FLAGS_STAMP := build/$(VARIANT)/flags
 FLAGS_NOW   := $(CC) $(FM_CPPFLAGS) $(FM_CFLAGS) $(FM_LDFLAGS) $(FM_LIBS)
 
-.PHONY: all deps deps-harden deps-experiments test test-one bench experiments install clean \
-        FORCE sanitize valgrind fuzz fuzz-build
+.PHONY: all deps deps-harden deps-experiments test test-one test-others test-hosts bench bench-one \
+        experiments install clean FORCE sanitize valgrind fuzz fuzz-build
 all: $(SO)
 
 $(FLAGS_STAMP): FORCE
@@ -78,16 +104,28 @@ $(SO): $(OBJS) $(FLAGS_STAMP)
 
 # ---------------------------------------------------------------- deps
 DEB_BUILD := make gcc pkg-config lua5.4 liblua5.4-dev libpcre2-dev libmimalloc-dev
-DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg valgrind lua-cjson lua-yaml
+# every other Lua the module builds for: Debian's busted, lrexlib, LPeg,
+# cjson and lyaml packages carry modules for 5.1-5.4 (LuaJIT uses the 5.1
+# ones).  LuaJIT is OpenResty's luajit2: nginx's Lua module needs its
+# library (lua-resty-core depends on it), and it conflicts with Debian's
+# luajit; the module builds against either (same C API).
+DEB_LUAS  := lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+             luajit2 libluajit2-5.1-dev
+DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg lua-cjson lua-yaml valgrind
+# the hosts of spec/hosts_spec.lua: nginx + its Lua module (LuaJIT), HAProxy
+# (Lua 5.3); policy-rc.d on Debian images keeps them from starting as services
+DEB_HOSTS := nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache haproxy curl
 DEB_MORE  := time
-DEB_PKGS  ?= $(DEB_BUILD) $(DEB_TEST) $(DEB_MORE)
+DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE)
 
 deps:
 	@missing=""; \
 	if ! command -v dpkg-query >/dev/null 2>&1; then \
 	  echo "fastmatch: no apt/dpkg here; install: Lua 5.4 + headers, PCRE2 (8-bit) + headers, mimalloc + headers, busted (for Lua 5.4), luarocks"; exit 1; fi; \
 	for p in $(DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	  alt=$$p; case $$p in luajit2) alt=luajit;; libluajit2-5.1-dev) alt=libluajit-5.1-dev;; esac; \
+	  for q in $$p $$alt; do dpkg-query -W -f='$${Status}' $$q 2>/dev/null | grep -q 'ok installed' && continue 2; done; \
+	  missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then echo "fastmatch: missing packages:$$missing"; exit 1; fi; \
@@ -98,26 +136,63 @@ deps:
 
 # ---------------------------------------------------------------- tests
 # The tree's build first on the paths; LUA_PATH_5_4 wins over LUA_PATH in
-# lua5.4, so set the versioned names.
-RUNENV = LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
-         LUA_CPATH_5_4='$(CURDIR)/$(SODIR)/?.so;;' FM_SODIR='$(CURDIR)/$(SODIR)' \
-         FM_MIMALLOC=$(MIMALLOC)
+# lua5.4, so set the versioned names (5.1 and LuaJIT read LUA_PATH).
+# FM_LUA is the interpreter the specs start children with.
+RUNENV = $(LUA_PATHVAR)='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
+         $(LUA_CPATHVAR)='$(CURDIR)/$(SODIR)/?.so;;' FM_SODIR='$(CURDIR)/$(SODIR)' \
+         FM_MIMALLOC=$(MIMALLOC) FM_LUA=$(LUA_BIN)
 SPECS ?= spec
 BUSTED_FLAGS ?=
+# the other Luas `make test` runs the suite on, when installed
+OTHER_LUAS ?= 5.1 5.2 5.3 luajit
 
-# The whole suite three ways: on the default build, with the Lua state itself
-# switched to mimalloc (-l fastmatch.mimalloc), and on the MIMALLOC=0 build.
+# The whole suite three ways on Lua 5.4: on the default build, with the Lua
+# state itself switched to mimalloc (-l fastmatch.mimalloc), and on the
+# MIMALLOC=0 build; then once on every other Lua found installed.
 test: deps
 	$(MAKE) --no-print-directory test-one
 	$(MAKE) --no-print-directory test-one LUAFLAGS='-l fastmatch.mimalloc' FM_SUITE=mimalloc-state
 	$(MAKE) --no-print-directory test-one MIMALLOC=0
+	$(MAKE) --no-print-directory test-others
+
+# A Lua counts as installed with its interpreter and headers; busted runs
+# on each (LuaJIT runs /usr/bin/busted with the 5.1 modules).
+test-others:
+	@rc=0; for v in $(OTHER_LUAS); do \
+	  bin=lua$$v; inc=/usr/include/lua$$v/lua.h; \
+	  [ $$v = luajit ] && { bin=luajit; inc=/usr/include/luajit-2.1/lua.h; }; \
+	  if ! command -v $$bin >/dev/null 2>&1 || [ ! -f $$inc ]; then \
+	    echo "== fastmatch suite: SKIP Lua $$v (no $$bin or no $$inc; make deps installs it)"; continue; fi; \
+	  $(MAKE) --no-print-directory test-one LUA=$$v || rc=1; \
+	done; exit $$rc
 
 test-one: all
-	@echo "== fastmatch suite: variant=$(VARIANT) $(LUAFLAGS)"
-	$(RUNENV) FM_SUITE=$(or $(FM_SUITE),$(VARIANT)) $(LUA) $(LUAFLAGS) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
+	@echo "== fastmatch suite: Lua $(LUAV), variant=$(VARIANT) $(LUAFLAGS)"
+	$(RUNENV) FM_SUITE=$(or $(FM_SUITE),$(VARIANT)) $(LUA_BIN) $(LUAFLAGS) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 
+# The host specs alone (they are part of the suite too): nginx with its Lua
+# module (LuaJIT) and HAProxy (Lua 5.3), each on a loopback port.
+test-hosts: deps
+	$(MAKE) --no-print-directory LUA=luajit all
+	$(MAKE) --no-print-directory LUA=5.3 all
+	$(MAKE) --no-print-directory test-one SPECS=spec/hosts_spec.lua
+
+# make bench: the benchmarks on Lua 5.4 (run_all runs every bench_*.lua:
+# bench_hosts.lua starts nginx for fm vs ngx.re, and runs bench_luajit.lua
+# under luajit), then on each other installed Lua the regex and IO ratios.
 bench: deps all
-	$(RUNENV) $(LUA) examples/run_all.lua --bench $(if $(QUICK),--quick)
+	@if command -v luajit >/dev/null 2>&1 && [ -f /usr/include/luajit-2.1/lua.h ]; then \
+	  $(MAKE) --no-print-directory LUA=luajit all; fi
+	$(RUNENV) $(LUA_BIN) examples/run_all.lua --bench $(if $(QUICK),--quick)
+	@for v in $(OTHER_LUAS); do \
+	  bin=lua$$v; [ $$v = luajit ] && bin=luajit; \
+	  command -v $$bin >/dev/null 2>&1 || continue; \
+	  $(MAKE) --no-print-directory bench-one LUA=$$v || exit 1; done
+
+bench-one: all
+	@echo "== fastmatch bench: Lua $(LUAV) (regex and IO ratios)"
+	$(RUNENV) $(LUA_BIN) examples/bench_regex.lua $(if $(QUICK),--quick)
+	$(RUNENV) $(LUA_BIN) examples/bench_io.lua $(if $(QUICK),--quick)
 
 # The experiments also use heaptrack (experiment 14); it is optional: when it
 # cannot be installed (no apt, no root and no password-less sudo), the
@@ -136,7 +211,7 @@ deps-experiments: deps
 	fi
 
 experiments: deps-experiments all
-	$(RUNENV) $(LUA) examples/run_all.lua --experiments $(if $(QUICK),--quick)
+	$(RUNENV) $(LUA_BIN) examples/run_all.lua --experiments $(if $(QUICK),--quick)
 
 # ---------------------------------------------------------------- hardening
 # make sanitize / valgrind / fuzz.  They need clang and its sanitizer and
@@ -183,7 +258,7 @@ sanitize: deps deps-harden
 	@echo "== fastmatch suite: variant=asan (ASan+UBSan+LSan, MIMALLOC=0)"
 	@rt="$$($(SAN_CC) -print-file-name=libclang_rt.asan-$(ARCH).so)"; \
 	env $(call SUITE_ENV,$(SAN_DIR)) FM_SUITE=asan \
-	  PATH='$(SAN_SUPP)/bin':"$$PATH" FM_REAL_LUA="$$(command -v $(LUA))" \
+	  PATH='$(SAN_SUPP)/bin':"$$PATH" FM_REAL_LUA="$$(command -v $(LUA_BIN))" \
 	  FM_SAN_PRELOAD="$$rt:$(CURDIR)/$(SAN_DIR)/preload.so" \
 	  ASAN_OPTIONS='detect_leaks=1:halt_on_error=1:allocator_may_return_null=1:fast_unwind_on_malloc=0:detect_stack_use_after_return=1:strict_string_checks=1:log_path=$(CURDIR)/$(SAN_DIR)/reports/asan' \
 	  LSAN_OPTIONS='suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0' \
@@ -203,7 +278,7 @@ valgrind: deps deps-harden
 	$(MAKE) --no-print-directory MIMALLOC=0 all
 	@echo "== fastmatch suite: variant=libc under valgrind"
 	env $(call SUITE_ENV,build/libc) FM_SUITE=valgrind \
-	  $(VALGRIND) $(VALGRIND_FLAGS) $(LUA) $(BUSTED) $(BUSTED_FLAGS) $(SPECS) && echo "valgrind: 0 errors, 0 definite leaks"
+	  $(VALGRIND) $(VALGRIND_FLAGS) $(LUA_BIN) $(BUSTED) $(BUSTED_FLAGS) $(SPECS) && echo "valgrind: 0 errors, 0 definite leaks"
 
 # libFuzzer targets: every csrc/fuzz/fuzz_<name>.c (see csrc/fuzz/README.md)
 # linked with all of csrc/*.c built for fuzzing (coverage + ASan + UBSan, on
@@ -233,8 +308,8 @@ fuzz: deps-harden
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash csrc/fuzz/run.sh $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- install
-INST_LIBDIR ?= $(DESTDIR)/usr/local/lib/lua/5.4
-INST_LUADIR ?= $(DESTDIR)/usr/local/share/lua/5.4
+INST_LIBDIR ?= $(DESTDIR)/usr/local/lib/lua/$(LUA_ABI)
+INST_LUADIR ?= $(DESTDIR)/usr/local/share/lua/$(LUA_ABI)
 install: all
 	mkdir -p $(INST_LIBDIR)/fastmatch $(INST_LUADIR)/fastmatch
 	cp $(SO) $(INST_LIBDIR)/fastmatch/core.so

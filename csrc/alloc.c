@@ -84,21 +84,23 @@ static int l_use_mimalloc(lua_State *L) {
   void *ud;
   lua_Alloc f = lua_getallocf(L, &ud);
   prev_alloc *prev;
-  lua_State *mainL;
+  const char *why = fm_c_allocf_forbidden(L);
+  if (why != NULL) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, why);
+    return 2;
+  }
   if (f == mi_lua_alloc) {
     lua_pushboolean(L, 1);
     return 1;
   }
   prev = (prev_alloc *)mi_malloc(sizeof *prev);
   if (prev == NULL) return luaL_error(L, "fastmatch: not enough memory");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  mainL = lua_tothread(L, -1);
-  lua_pop(L, 1);
   prev->f = f;
   prev->ud = ud;
   /* lua_newstate allocates the main thread's block, and LUA_EXTRASPACE
      bytes in front of it, in one piece starting at the extra space. */
-  prev->stateblock = lua_getextraspace(mainL);
+  prev->stateblock = fm_c_stateblock(L);
   lua_setallocf(L, mi_lua_alloc, prev);
   lua_pushboolean(L, 1);
   return 1;
@@ -158,8 +160,8 @@ static void stats_out(const char *msg, void *arg) {
 static int l_mi_stats_print(lua_State *L) {
   FILE *out = stdout;
   if (!lua_isnoneornil(L, 1)) {
-    luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-    if (p->closef == NULL) return luaL_argerror(L, 1, "attempt to use a closed file");
+    fm_stream *p = (fm_stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    if (fm_stream_closed(p)) return luaL_argerror(L, 1, "attempt to use a closed file");
     out = p->f;
   }
 #if FM_MIMALLOC

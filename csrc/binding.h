@@ -9,6 +9,7 @@
 #include "lauxlib.h"
 #include "lua.h"
 
+#include "compat.h"
 #include "fastmatch.h"
 
 /* ---------------------------------------------------------------------

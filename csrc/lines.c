@@ -200,7 +200,7 @@ typedef struct LinesIter {
   fm_linereader r;
   int fd;          /* fd opened from a path (owned), or -1 */
   FILE *f;         /* stdin, or NULL */
-  luaL_Stream *ls; /* the Lua file read from, or NULL */
+  fm_stream *ls;   /* the Lua file read from, or NULL */
   int pipe;        /* f/ls is no regular file: read what is there, now */
   int fileclosed;  /* a read met the Lua file closed */
   fm_matcher *m;   /* C filter */
@@ -244,7 +244,7 @@ static ptrdiff_t read_stdio(void *ud, char *dst, size_t n) {
   FILE *f = it->f;
   size_t got;
   if (it->ls != NULL) {
-    if (it->ls->closef == NULL) { /* closed under us */
+    if (fm_stream_closed(it->ls)) { /* closed under us */
       it->fileclosed = 1;
       errno = EBADF;
       return -1;
@@ -280,7 +280,7 @@ static void lines_release(LinesIter *it, int giveback) {
   it->closed = 1;
   if (giveback && !it->pipe && it->r.cap > 0 && it->r.end > it->r.beg) {
     FILE *f = it->f;
-    if (it->ls != NULL) f = it->ls->closef != NULL ? it->ls->f : NULL;
+    if (it->ls != NULL) f = !fm_stream_closed(it->ls) ? it->ls->f : NULL;
     if (f != NULL) fseeko(f, -(off_t)(it->r.end - it->r.beg), SEEK_CUR);
   }
   fm_lines_free(&it->r);
@@ -468,14 +468,14 @@ static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
   LinesIter *it;
   size_t block, max_line;
   int crlf;
-  luaL_Stream *ls = NULL;
+  fm_stream *ls = NULL;
   lua_settop(L, optarg); /* the object goes above the arguments */
   if (ofstring)
     luaL_checktype(L, 1, LUA_TSTRING);
   else if (lua_type(L, 1) != LUA_TSTRING) {
-    ls = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+    ls = (fm_stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
     if (ls == NULL) luaL_typeerror(L, 1, "path, \"-\" or file");
-    if (ls->closef == NULL) luaL_error(L, "attempt to use a closed file");
+    if (fm_stream_closed(ls)) luaL_error(L, "attempt to use a closed file");
   }
   it = (LinesIter *)lua_newuserdatauv(L, sizeof(LinesIter), 2);
   memset(it, 0, sizeof *it);

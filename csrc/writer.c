@@ -105,7 +105,7 @@ typedef struct Writer {
   int fd;
   int owned;       /* fd opened from a path: ours to close */
   FILE *f;         /* stdout for "-": flushed before each write(2) */
-  luaL_Stream *ls; /* the Lua file written to, or NULL */
+  fm_stream *ls;   /* the Lua file written to, or NULL */
   int sync;        /* fsync on flush and close */
   int closed;
   lua_Integer total; /* bytes accepted */
@@ -118,7 +118,7 @@ static ptrdiff_t write_fd(void *ud, const char *p, size_t n) {
   Writer *w = (Writer *)ud;
   FILE *f = w->f;
   if (w->ls != NULL) {
-    if (w->ls->closef == NULL) { /* the Lua file was closed under us */
+    if (fm_stream_closed(w->ls)) { /* the Lua file was closed under us */
       errno = EBADF;
       return -1;
     }
@@ -184,11 +184,15 @@ static int g_write(lua_State *L, Writer *w, int arg, int nl) {
       s = "\n";
       l = 1;
     } else if (lua_type(L, arg) == LUA_TNUMBER) {
+#if LUA_VERSION_NUM >= 503
       int len = lua_isinteger(L, arg)
                     ? snprintf(nb, sizeof nb, LUA_INTEGER_FMT,
                                (LUAI_UACINT)lua_tointeger(L, arg))
                     : snprintf(nb, sizeof nb, LUA_NUMBER_FMT,
                                (LUAI_UACNUMBER)lua_tonumber(L, arg));
+#else /* io.write writes what tostring gives (LuaJIT: its own %.14g) */
+      int len = fm_c_number2str(L, arg, nb, sizeof nb);
+#endif
       s = nb;
       l = len > 0 ? (size_t)len : 0;
     } else
@@ -284,7 +288,7 @@ static int l_writer(lua_State *L) {
   const char *mode = "w";
   int sync = 0, fd = -1, owned = 0;
   FILE *f = NULL;
-  luaL_Stream *ls = NULL;
+  fm_stream *ls = NULL;
   Writer *w;
   if (!lua_isnoneornil(L, 2)) {
     static const char *const known[] = {"buffer", "mode", "sync", NULL};
@@ -323,9 +327,9 @@ static int l_writer(lua_State *L) {
       owned = 1;
     }
   } else {
-    ls = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+    ls = (fm_stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
     if (ls == NULL) return luaL_typeerror(L, 1, "path, \"-\" or file");
-    if (ls->closef == NULL)
+    if (fm_stream_closed(ls))
       return luaL_error(L, "attempt to use a closed file");
     fd = fileno(ls->f);
   }

@@ -15,7 +15,7 @@ local B = require "fastmatch.bench"
 local lua = B.lua()
 -- children find the same module as this process
 local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local child_env = ("env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s "):format(shq(package.path), shq(package.cpath))
+local child_env = ("env %s=%s %s=%s "):format(B.path_var, shq(package.path), B.cpath_var, shq(package.cpath))
 
 local MB = 1024 * 1024
 local SIZE = B.quick and 4 * MB or 200 * MB
@@ -153,7 +153,7 @@ local ok, err = pcall(function()
   end
 
   -- GNU grep -F -i -c, wall time of the child against fm's median
-  local gv = io.popen("grep --version 2>/dev/null"):read("l") or "grep"
+  local gv = io.popen("grep --version 2>/dev/null"):read("*l") or "grep"
   local gt = {}
   for i = 1, B.quick and 1 or 3 do
     local g0 = fm.now()
@@ -182,13 +182,13 @@ local ok, err = pcall(function()
     return peak
   end
   print(("-- peak RSS iterating a %s file (child processes, /usr/bin/time -v)"):format(B.bytes(bsize)))
-  local bare = rss("bare lua5.4 -e ''", "")
-  local loaded = rss("lua5.4 + require 'fastmatch'", [[require "fastmatch"]])
+  local bare = rss("bare " .. lua .. " -e ''", "")
+  local loaded = rss(lua .. " + require 'fastmatch'", [[require "fastmatch"]])
   local fml = rss("fm.lines over the file", code:format("fm.lines", big))
   local iol = rss("io.lines over the file", code:format("io.lines", big))
   if bare and fml then
-    goal("fm.lines peak RSS above bare lua5.4", (fml - bare) / MB, "<= 8 MB", " MB")
-    if loaded then print(("   (above lua5.4 with fastmatch loaded: %.2f MB; io.lines above bare: %.2f MB)")
+    goal("fm.lines peak RSS above bare " .. lua, (fml - bare) / MB, "<= 8 MB", " MB")
+    if loaded then print(("   (above " .. lua .. " with fastmatch loaded: %.2f MB; io.lines above bare: %.2f MB)")
       :format((fml - loaded) / MB, ((iol or bare) - bare) / MB)) end
   else
     print("   NOTE: /usr/bin/time not available: peak RSS not measured")

@@ -7,7 +7,7 @@ local fm = require "fastmatch"
 local B = require "fastmatch.bench"
 
 local has_rex, rex = pcall(require, "rex_pcre2")
-local pack = table.pack
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
 local line = '2024-05-01T12:34:56Z host=web-01 level=ERROR pid=4242 ' ..
              'msg="upstream timeout after 30s" path=/api/v1/items?id=7'

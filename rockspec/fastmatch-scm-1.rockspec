@@ -5,7 +5,7 @@ source = {
    url = "git+file://./",
 }
 description = {
-   summary = "Fast matching and IO for Lua 5.4: cached JIT PCRE2, Sigma wildcards, streaming lines, mimalloc",
+   summary = "Fast matching and IO for Lua 5.1-5.4 and LuaJIT: cached JIT PCRE2, Sigma wildcards, streaming lines, mimalloc",
    detailed = [[
 fastmatch makes the fast way of matching and IO the easy way: cached,
 JIT-compiled PCRE2 regexes (and a drop-in for lrexlib's rex_pcre2), Sigma-rule
@@ -15,18 +15,21 @@ buffered writers, and mimalloc underneath.
    license = "MIT",
 }
 dependencies = {
-   "lua >= 5.4, < 5.5",
+   "lua >= 5.1, < 5.5",
 }
 external_dependencies = {
    PCRE2 = { header = "pcre2.h", library = "pcre2-8" },
    MIMALLOC = { header = "mimalloc.h", library = "mimalloc" },
 }
 -- The Makefile is the one build definition; luarocks passes it the paths it
--- found (multiarch lib dirs included) and where to install.
+-- found (multiarch lib dirs included), its interpreter (LUA: which Lua to
+-- build for, so a 5.1 build goes to build/5.1/ and never over the clone's
+-- 5.4 module) and where to install.
 build = {
    type = "make",
    build_target = "all",
    build_variables = {
+      LUA = "$(LUA)",
       CFLAGS = "$(CFLAGS)",
       LUA_INCDIR = "$(LUA_INCDIR)",
       PCRE2_INCDIR = "$(PCRE2_INCDIR)",
@@ -52,6 +55,7 @@ build = {
       bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
    },
    install_variables = {
+      LUA = "$(LUA)",
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
       LUA_INCDIR = "$(LUA_INCDIR)",

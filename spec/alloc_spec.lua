@@ -2,15 +2,11 @@
 -- `lua5.4 -l fastmatch.mimalloc`.  Most cases run in a child lua5.4, so the
 -- suite's own state keeps the allocator it was started with (make test runs
 -- the whole suite once more under -l fastmatch.mimalloc).
+local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local sodir = os.getenv("FM_SODIR") or "."
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return ok, out, code
-end
+local sh = C.sh
 local function has(cmd) return (sh("command -v " .. cmd)) end
 
 -- a child lua5.4 running `code`, with the tree's module on its paths
@@ -19,7 +15,7 @@ local function child(code, flags, wrapper)
   local out = assert(io.open(path, "w"))
   out:write(code)
   out:close()
-  local ok, text, rc = sh(("%s lua5.4 %s %s"):format(wrapper or "", flags or "", path))
+  local ok, text, rc = sh(("%s %s %s %s"):format(wrapper or "", C.lua, flags or "", path))
   os.remove(path)
   return ok, text, rc
 end
@@ -32,7 +28,7 @@ local churn_across_switch = [[
 local fm = require "fastmatch"
 local t, s = {}, {}
 for i = 1, 50000 do t[i] = { i } ; s[i] = ("str%d"):format(i) end
-local big = string.rep("z", 1 << 20)
+local big = string.rep("z", 1048576)
 collectgarbage(); collectgarbage()
 local kb0 = collectgarbage("count")
 assert(fm.use_mimalloc() == true)
@@ -41,7 +37,7 @@ assert(fm.memstats().lua_allocator == "mimalloc")
 for i = 50001, 200000 do t[i] = { i } end          -- grows the old array part
 for i = 1, 50000 do s[i] = s[i] .. "!" end            -- old strings freed
 big = big .. "y"                                       -- old 1 MiB block freed
-assert(#big == (1 << 20) + 1 and big:sub(-2) == "zy")
+assert(#big == (1048576) + 1 and big:sub(-2) == "zy")
 for i = 1, 200000 do assert(t[i][1] == i) end
 for i = 1, 50000 do assert(s[i] == ("str%d!"):format(i)) end
 t, s, big = nil, nil, nil
@@ -54,6 +50,15 @@ io.write("ok ", fm.memstats().lua_allocator)
 ]]
 
 describe("fastmatch.use_mimalloc", function()
+  if C.jit then
+    it("returns false and the reason on LuaJIT (its GC forbids lua_setallocf), and changes nothing", function()
+      local ok, why = fm.use_mimalloc()
+      assert.is_false(ok)
+      assert.matches("LuaJIT does not allow switching the allocator", why, 1, true)
+      assert.equal("default", fm.memstats().lua_allocator)
+    end)
+    return
+  end
   if not built_with_mimalloc then
     it("returns false and the reason on a MIMALLOC=0 build, and changes nothing", function()
       local ok, why = fm.use_mimalloc()
@@ -102,6 +107,16 @@ describe("fastmatch.use_mimalloc", function()
 end)
 
 describe("require 'fastmatch.mimalloc'", function()
+  if C.jit then
+    it("says on stderr that LuaJIT cannot switch, and the script runs on (luajit -l fastmatch.mimalloc)", function()
+      local ok, out = child([[io.write(require("fastmatch").memstats().lua_allocator, " ",
+        tostring(require("fastmatch.mimalloc").ok))]], "-l fastmatch.mimalloc")
+      assert(ok, out)
+      assert.matches("^fastmatch.mimalloc: LuaJIT does not allow switching the allocator.-\n", out)
+      assert.matches("\ndefault false$", out)
+    end)
+    return
+  end
   if not built_with_mimalloc then
     it("loads and reports why it could not switch on a MIMALLOC=0 build", function()
       local ok, out = child([[

@@ -2,6 +2,7 @@
 -- experiment shares, then every examples/NN_*.lua run once in quick mode
 -- (so none silently rots), then run_all.lua writing its three reports.
 -- No timing is asserted: only that each experiment measures and reports.
+local C = require "spec.compat"
 local B = require "fastmatch.bench"
 
 local src = debug.getinfo(1, "S").source:match("^@(.*)$")
@@ -99,7 +100,7 @@ describe("fastmatch.bench reports", function()
     local rows = 0
     for line in md:gmatch("[^\n]+") do if line:match("^| %d+ |") then rows = rows + 1 end end
     assert.equal(3, rows)
-    assert.matches("Machine: .*Lua 5%.4.*PCRE2.*mimalloc", md)
+    assert.matches("Machine: .*" .. (B.lua_version:gsub("%p", "%%%0")) .. ".*PCRE2.*mimalloc", md)
   end)
   it("has an in-run column, and the SVG both pairs of bars and every title whole", function()
     local r = sample({ id = 11, title = "Delete unnecessary fields in long-lived structures" })
@@ -152,7 +153,11 @@ describe("fastmatch.bench.memory", function()
   it("measures how much the Lua heap grew while the result lives", function()
     local grown, keep = B.memory(function() return ("x"):rep(1000000) end)
     assert.equal(1000000, #keep)
-    assert.is_true(grown >= 1000000 and grown < 1100000, tostring(grown))
+    -- before 5.4, a full collection also shrinks the stack: a few bytes less
+    -- LuaJIT counts string.rep's scratch buffer too
+    local slack = C.num < 5.4 and 4096 or 0
+    local over = C.jit and 1500000 or 1100000
+    assert.is_true(grown >= 1000000 - slack and grown < over, tostring(grown))
   end)
 end)
 
@@ -170,7 +175,18 @@ end)
 local IN_RUN = { [1] = "#777", [2] = "#858", [3] = "#174", [4] = "#285", [5] = "#890, #884", [6] = "#883",
                  [8] = "#782", [9] = "#921", [10] = "#793", [11] = "#837, #894" }
 
+-- The experiments are the Lua 5.4 main job (make experiments runs them on
+-- lua5.4; they compare lua5.4 children, builds and allocators).
+local function experiments_here()
+  if C.num == 5.4 and not C.jit then return true end
+  it("run on Lua 5.4 only", function()
+    C.skip("the experiments (examples/NN_*.lua, run_all.lua) are measured on Lua 5.4: make experiments")
+  end)
+  return false
+end
+
 describe("examples/NN_*.lua --quick", function()
+  if not experiments_here() then return end
   local scripts = ls("^%d%d_[%w_]+%.lua$")
   it("are the guide's 14 sections", function()
     assert.equal(14, #scripts)
@@ -210,6 +226,7 @@ describe("examples/NN_*.lua --quick", function()
 end)
 
 describe("examples/run_all.lua", function()
+  if not experiments_here() then return end
   it("writes experiments.json (one object per experiment), .md and .svg", function()
     local dir = os.tmpname()
     os.remove(dir)
@@ -219,7 +236,7 @@ describe("examples/run_all.lua", function()
     assert.matches("%[ 2/14%] 02_io_in_loop%s+done in [%d.]+ s", out)
     assert.matches("Machine: ", out)
     local f = assert(io.open(dir .. "/experiments.json"))
-    local json = f:read("a"); f:close()
+    local json = f:read("*a"); f:close()
     assert.matches('^%[%s*{', json)
     assert.equal(2, select(2, json:gsub('\n  {', '')))
     assert.matches('"verdict": "', json)

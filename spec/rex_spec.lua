@@ -2,6 +2,7 @@
 -- lua-rex-pcre2 is installed it is the oracle: the same calls on both must
 -- give the same results (values, positions, false for unset groups, tables,
 -- error messages), over many generated patterns and subjects.
+local C = require "spec.compat"
 local rex = require "fastmatch.rex"
 local has_oracle, oracle = pcall(require, "rex_pcre2")
 
@@ -130,7 +131,7 @@ describe("fastmatch.rex", function()
       assert.same(i, rex.new("(a)(b)c"):fullinfo())
     end)
     it("patterninfo gives floats, as lrexlib pushes them", function()
-      assert.equal("float", math.type(rex.new("(a)"):patterninfo().CAPTURECOUNT))
+      assert.equal("float", C.mathtype(rex.new("(a)"):patterninfo().CAPTURECOUNT))
     end)
     it("dfa_exec reports ovecsize / 2 ends when the ovector is full, and refuses a wscount under 20", function()
       local r = rex.new("a|ab|abc")
@@ -153,8 +154,12 @@ describe("fastmatch.rex", function()
     end)
     it("are checked in order before the pattern is compiled", function()
       local function err(f) local ok, e = pcall(f); assert.is_false(ok); return e end
-      assert.matches("bad argument #3 to 'find' (number has no integer representation)",
-        err(function() rex.find("abc", "a(", 1.5) end), 1, true)
+      if C.has_integers then
+        assert.matches("bad argument #3 to 'find' (number has no integer representation)",
+          err(function() rex.find("abc", "a(", 1.5) end), 1, true)
+      else
+        C.skip("no integers on this Lua: init 1.5 is a position (lrexlib reads it as 1 too)")
+      end
       assert.matches("bad argument #5 to 'find' (number expected, got table)",
         err(function() rex.find("abc", "a(", 1, nil, {}) end), 1, true)
       assert.matches("bad argument #4 to 'gmatch' (number expected, got boolean)",
@@ -169,9 +174,9 @@ describe("fastmatch.rex", function()
       assert.is_nil(rex.match("abc", "a(", 5))
     end)
     it("read an init beyond C's int range as string.find does (lrexlib truncates it)", function()
-      assert.is_nil(rex.find("abc", "", math.maxinteger))
-      assert.same({ 1, 0, n = 2 }, pack(rex.find("abc", "", math.mininteger)))
-      assert.is_nil(rex.new("c"):find("abc", (1 << 32) + 2))
+      assert.is_nil(rex.find("abc", "", C.maxinteger))
+      assert.same({ 1, 0, n = 2 }, pack(rex.find("abc", "", C.mininteger)))
+      assert.is_nil(rex.new("c"):find("abc", 4294967298))
     end)
     it("treat a number as the last argument as a locale name", function()
       local ok, err = pcall(rex.new, "a", nil, 0)
@@ -356,9 +361,9 @@ describe("fastmatch.rex", function()
     local QUANT = { "", "", "", "", "*", "+", "?", "*?", "{1,2}", "{0}", "+?", "??" }
     local ALPHA = { "a", "b", "c", ",", " ", "1", "=", "\n", "x", "A", "\0", "\255", "\195\169", "d" }
     local INITS = { 0, 1, 2, 3, -1, -2, -5, -100, 100, 2147483647, -2147483648, 2.0, "2" }
-    local CFS = { 0, F.CASELESS, F.MULTILINE, F.DOTALL, F.EXTENDED, F.UNGREEDY, F.CASELESS | F.MULTILINE,
+    local CFS = { 0, F.CASELESS, F.MULTILINE, F.DOTALL, F.EXTENDED, F.UNGREEDY, F.CASELESS + F.MULTILINE,
       "i", "m", "s", "x", "U", "imsxU", "", "q", "iu", F.ANCHORED, F.DOLLAR_ENDONLY, "a" }
-    local EFS = { 0, F.NOTBOL, F.NOTEOL, F.NOTEMPTY, F.NOTEMPTY_ATSTART, F.ANCHORED, F.NOTBOL | F.NOTEOL }
+    local EFS = { 0, F.NOTBOL, F.NOTEOL, F.NOTEMPTY, F.NOTEMPTY_ATSTART, F.ANCHORED, F.NOTBOL + F.NOTEOL }
     local REPS = { "[%0]", "%1", "%2", "%%", "%x", "%", "X", "%{g}", "", "%9", 12 }
     local function pick(t) return t[math.random(#t + 1)] end -- nil one time in #t + 1
     local function gen_pattern()
@@ -461,9 +466,9 @@ describe("fastmatch.rex", function()
         local p = PATS[math.random(#PATS)]
         local t = {}
         for j = 1, math.random(0, 6) do t[j] = CHARS[math.random(#CHARS)] end
-        if math.random(8) == 1 then t[#t + 1] = pick({ "\xff", "\xc3", "\x80" }) end
+        if math.random(8) == 1 then t[#t + 1] = pick({ "\255", "\195", "\128" }) end
         local s = table.concat(t)
-        local cf = ({ F.UTF, F.UTF | F.UCP, F.UTF | F.CASELESS })[math.random(3)]
+        local cf = ({ F.UTF, F.UTF + F.UCP, F.UTF + F.CASELESS })[math.random(3)]
         local init = pick({ 1, #s + 1, math.random(-#s - 1, #s + 1) })
         local d = ("pattern %q subject %q init %s cf %d"):format(p, s, tostring(init), cf)
         agree("find " .. d, function(L) return L.find(s, p, init, cf) end)
@@ -492,12 +497,12 @@ describe("fastmatch.rex", function()
       local function call(L, name, args, n)
         if name:sub(1, 1) == ":" then
           local r = L.new("(b)")
-          return r[name:sub(2)](r, table.unpack(args, 1, n))
+          return r[name:sub(2)](r, C.unpack(args, 1, n))
         end
-        local r = pack(L[name](table.unpack(args, 1, n)))
+        local r = pack(L[name](C.unpack(args, 1, n)))
         if name == "gmatch" or name == "split" then return collect(r[1]) end
         if name == "new" then return "compiled" end
-        return table.unpack(r, 1, r.n)
+        return C.unpack(r, 1, r.n)
       end
       for _ = 1, 1500 do
         local name = names[math.random(#names)]
@@ -508,10 +513,10 @@ describe("fastmatch.rex", function()
         -- (lrexlib: 0); dfa_exec past the end, or with wscount <= 0 (lrexlib:
         -- "malloc failed")
         local skip = type(args[1]) == "table" or
-          (name == "gsub" and math.type(tonumber(args[4])) == "float" and tonumber(args[4]) % 1 ~= 0) or
+          (name == "gsub" and C.mathtype(tonumber(args[4])) == "float" and tonumber(args[4]) % 1 ~= 0) or
           (name == ":dfa_exec" and
-          (math.type(tonumber(args[2])) and tonumber(args[2]) > #tostring(args[1]) + 1 or
-           math.type(tonumber(args[5])) and tonumber(args[5]) <= 0))
+          (C.mathtype(tonumber(args[2])) and tonumber(args[2]) > #tostring(args[1]) + 1 or
+           C.mathtype(tonumber(args[5])) and tonumber(args[5]) <= 0))
         if not skip then
           local shown = {}
           for i = 1, n do shown[i] = type(args[i]) == "string" and ("%q"):format(args[i]) or tostring(args[i]) end

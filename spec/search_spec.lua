@@ -1,6 +1,7 @@
 -- The substring search kernels behind fm.contains and the wildcard
 -- matchers: exact (memchr/memmem) and ASCII-caseless (AVX2 / SSE2 / scalar,
 -- each checked here against string.lower + string.find).
+local C = require "spec.compat"
 local fm = require "fastmatch"
 
 local SEED = tonumber(os.getenv("FM_SEED") or "") or 424242
@@ -28,7 +29,7 @@ describe("fastmatch._search_impl", function()
 end)
 
 describe("fastmatch.contains (caseless search kernels)", function()
-  local ALPHA = { "a", "A", "b", "B", "z", "Z", "@", "[", "`", "{", "\0", "\xC1", "\xE1", " ", "x" }
+  local ALPHA = { "a", "A", "b", "B", "z", "Z", "@", "[", "`", "{", "\0", "\193", "\225", " ", "x" }
 
   local function rnd(n)
     local t = {}
@@ -84,7 +85,7 @@ describe("fastmatch.contains (caseless search kernels)", function()
       fm._search_impl(impl)
       local pad = ("-"):rep(40)
       assert.is_nil(fm.contains(pad .. "[\\]^_" .. pad, "{|}~\127", true))
-      assert.is_nil(fm.contains(pad .. "\xC1\xC2" .. pad, "\xE1\xE2", true))
+      assert.is_nil(fm.contains(pad .. "\193\194" .. pad, "\225\226", true))
       assert.is_nil(fm.contains(pad .. "@" .. pad, "`", true))
       assert.equal(42, fm.contains(pad .. "\0QZ\0" .. pad, "qz\0", true))
     end)

@@ -6,6 +6,14 @@ local fm = require "fastmatch"
 
 local B = {}
 
+-- This file loads on every Lua fastmatch builds for (5.1-5.4, LuaJIT): no
+-- //, no bitwise operators; math.type where the version has one (before
+-- 5.3, an integral number counts as an integer).
+local mathtype = math.type or function(x)
+  if type(x) ~= "number" then return nil end
+  return (x == math.floor(x) and x > -math.huge and x < math.huge) and "integer" or "float"
+end
+
 -- `--quick` anywhere in the script's arguments selects the smoke-run sizes.
 B.quick = false
 for _, a in ipairs(arg or {}) do
@@ -16,7 +24,7 @@ B.now = fm.now
 
 -- n unless quick, then q (default: n / 100, at least 1)
 function B.size(n, q)
-  if B.quick then return q or math.max(1, n // 100) end
+  if B.quick then return q or math.max(1, math.floor(n / 100)) end
   return n
 end
 
@@ -25,8 +33,9 @@ local function median(xs)
   for i, x in ipairs(xs) do t[i] = x end
   table.sort(t)
   local n = #t
-  if n % 2 == 1 then return t[(n + 1) // 2] end
-  return (t[n // 2] + t[n // 2 + 1]) / 2
+  local h = math.floor(n / 2) -- (no // : this file loads on Lua 5.1 too)
+  if n % 2 == 1 then return t[h + 1] end
+  return (t[h] + t[h + 1]) / 2
 end
 B.median = median
 
@@ -139,13 +148,23 @@ function B.run(cmd)
   local timed = io.open("/usr/bin/time", "r")
   if timed then timed:close() end
   local full = timed and ("/usr/bin/time -v -o %s %s"):format(tmp, cmd) or cmd
+  -- 5.1 and LuaJIT's pclose gives no exit status: the shell prints it
+  local nostatus = _VERSION == "Lua 5.1"
+  if nostatus then full = "( " .. full .. " ); printf '\\n__fm_exit_status=%d' $?" end
   local p = assert(io.popen(full))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, how, code = p:close()
+  if nostatus then
+    local o, c = out:match("^(.*)\n__fm_exit_status=(%d+)$")
+    if o then
+      out, code = o, tonumber(c)
+      ok, how = code == 0 or nil, "exit"
+    end
+  end
   local peak, usage
   local f = io.open(tmp, "r")
   if f then
-    local t = f:read("a")
+    local t = f:read("*a")
     f:close()
     local kb = t:match("Maximum resident set size %(kbytes%): (%d+)")
     peak = kb and tonumber(kb) * 1024
@@ -164,6 +183,12 @@ function B.lua()
   while arg and arg[i] do exe = arg[i]; i = i - 1 end
   return exe or "lua5.4"
 end
+
+-- This Lua's name for reports ("Lua 5.4", "LuaJIT 2.1.0-beta3"), and the
+-- environment variables its interpreter reads the module paths from.
+B.lua_version = rawget(_G, "jit") and jit.version or _VERSION
+B.path_var = _VERSION == "Lua 5.1" and "LUA_PATH" or "LUA_PATH_" .. _VERSION:match("%d+%.%d+"):gsub("%.", "_")
+B.cpath_var = B.path_var:gsub("LUA_PATH", "LUA_CPATH")
 
 -- Human-readable byte count.
 function B.bytes(n)
@@ -191,7 +216,7 @@ function B.machine()
     for line in f:lines() do if line:match("^processor") then cores = cores + 1 end end
     f:close()
   end
-  return ("%s, %d cores, %s, fastmatch %s (%s)"):format(cpu, cores, _VERSION,
+  return ("%s, %d cores, %s, fastmatch %s (%s)"):format(cpu, cores, B.lua_version,
     fm.version, fm.allocator)
 end
 
@@ -222,7 +247,7 @@ end
 -- Is `cmd` on PATH?
 function B.have(cmd)
   local ok = os.execute("command -v " .. B.shq(cmd) .. " >/dev/null 2>&1")
-  return ok == true
+  return ok == true or ok == 0 -- 0: 5.1 and LuaJIT
 end
 
 -- The "key=value" lines of a child's output, values converted to numbers
@@ -270,8 +295,8 @@ function B.script(file, opts)
     table.sort(names)
     for _, k in ipairs(names) do env = env .. ("%s=%s "):format(k, B.shq(opts.env[k])) end
   end
-  local cmd = ("env %sLUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s%s%s %s %s %s 2>&1"):format(
-    env, B.shq(package.path), B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
+  local cmd = ("env %s%s=%s %s=%s %s%s%s %s %s %s 2>&1"):format(
+    env, B.path_var, B.shq(package.path), B.cpath_var, B.shq(cpath), timeout, opts.prefix and (opts.prefix .. " ") or "",
     B.shq(B.lua()), opts.flags or "", B.shq(file), opts.args or "")
   local out, peak, ok, _, code, usage = B.run(cmd)
   return out, peak, ok, B.kv(out), code, usage
@@ -329,7 +354,7 @@ local function ser(v, out)
     if v ~= v then out[#out + 1] = "(0/0)"
     elseif v == math.huge then out[#out + 1] = "(1/0)"
     elseif v == -math.huge then out[#out + 1] = "(-1/0)"
-    elseif math.type(v) == "integer" then out[#out + 1] = ("%d"):format(v)
+    elseif mathtype(v) == "integer" then out[#out + 1] = ("%d"):format(v)
     else out[#out + 1] = ("%.17g"):format(v) end
   elseif t == "boolean" or t == "nil" then
     out[#out + 1] = tostring(v)
@@ -339,7 +364,7 @@ local function ser(v, out)
     for i = 1, n do ser(v[i], out); out[#out + 1] = "," end
     local keys = {}
     for k in pairs(v) do
-      if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+      if not (mathtype(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
     end
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
     for _, k in ipairs(keys) do
@@ -355,7 +380,13 @@ function B.serialize(v) return table.concat(ser(v, {})) end
 
 -- Load what B.serialize wrote (no environment: data only).
 function B.deserialize(s)
-  local f, err = load("return " .. s, "=result", "t", {})
+  local f, err
+  if setfenv then -- 5.1, LuaJIT
+    f, err = loadstring("return " .. s, "=result")
+    if f then setfenv(f, {}) end
+  else
+    f, err = load("return " .. s, "=result", "t", {})
+  end
   if not f then return nil, err end
   local ok, v = pcall(f)
   if not ok then return nil, v end
@@ -373,7 +404,7 @@ local function json(v, out, ind)
     end) .. '"'
   elseif t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" then out[#out + 1] = ("%d"):format(v)
+    elseif mathtype(v) == "integer" then out[#out + 1] = ("%d"):format(v)
     else out[#out + 1] = ("%.17g"):format(v) end
   elseif t == "boolean" then out[#out + 1] = tostring(v)
   elseif t == "nil" then out[#out + 1] = "null"
@@ -411,7 +442,7 @@ function B.json(v) return table.concat(json(v, {}, "")) end
 
 -- Versions of what the measurements depend on.
 function B.versions()
-  local v = { lua = _VERSION, fastmatch = fm.version, allocator = fm.allocator }
+  local v = { lua = B.lua_version, fastmatch = fm.version, allocator = fm.allocator }
   local cpu, cores = "unknown CPU", 0
   local f = io.open("/proc/cpuinfo")
   if f then
@@ -424,8 +455,8 @@ function B.versions()
   end
   v.cpu, v.cores = cpu, cores
   local mv = fm.mimalloc_version
-  if math.type(mv) == "integer" then
-    v.mimalloc = ("%d.%d.%d"):format(mv // 100, mv // 10 % 10, mv % 10)
+  if type(mv) == "number" then
+    v.mimalloc = ("%d.%d.%d"):format(math.floor(mv / 100), math.floor(mv / 10) % 10, mv % 10)
   end
   -- the PCRE2 fastmatch links (its rex face reports it), else lrexlib's
   for _, name in ipairs({ "fastmatch.rex", "rex_pcre2" }) do
@@ -437,7 +468,7 @@ function B.versions()
   end
   if not v.pcre2 then
     local p = io.popen("pkg-config --modversion libpcre2-8 2>/dev/null")
-    if p then v.pcre2 = p:read("l"); p:close() end
+    if p then v.pcre2 = p:read("*l"); p:close() end
   end
   v.pcre2 = v.pcre2 or "unknown"
   v.mimalloc = v.mimalloc or "none"
@@ -478,7 +509,7 @@ B.MARK = "@@fastmatch-result "
 -- Check a result object; -> true | false, what is wrong.
 function B.check_result(r)
   if type(r) ~= "table" then return false, "not a table" end
-  if math.type(r.id) ~= "integer" or r.id < 1 then return false, "id" end
+  if mathtype(r.id) ~= "integer" or r.id < 1 then return false, "id" end
   for _, k in ipairs({ "title", "claim", "verdict", "why" }) do
     if type(r[k]) ~= "string" or r[k] == "" then return false, k .. " is not a non-empty string" end
   end
@@ -525,7 +556,7 @@ function B.experiment(meta, body)
               quick = B.quick }
   print(("== %02d %s (%s)"):format(meta.id, meta.title, B.quick and "quick" or "full"))
   print("   guide: " .. meta.claim)
-  local ok, missing = B.has(table.unpack(meta.needs or {}))
+  local ok, missing = B.has((table.unpack or unpack)(meta.needs or {}))
   local res
   if not ok then
     res = { verdict = "not applicable here", why = missing .. " not built yet",
