@@ -21,6 +21,21 @@ local rule_mod = require "fastmatch.sigma.rule"
 
 local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
 
+-- Gate masks (a bit per watched requirement) without bitwise operators, which
+-- Lua 5.1 and LuaJIT lack: BIT[k] is gate k's bit, OR[a * NMASK + b + 1] is a | b.
+local BIT, NMASK, OR = {}, 1, {}
+for k = 1, GATES do BIT[k] = NMASK; NMASK = NMASK * 2 end
+for a = 0, NMASK - 1 do
+  for b = 0, NMASK - 1 do
+    local r = 0
+    for k = 1, GATES do
+      local bit = BIT[k]
+      if a % (bit * 2) >= bit or b % (bit * 2) >= bit then r = r + bit end
+    end
+    OR[a * NMASK + b + 1] = r
+  end
+end
+
 local M = {}
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
@@ -219,7 +234,7 @@ local function build(eng)
         local t = e.trig[i]
         local at = e.seen[i][rule]
         if at then
-          t[at + 1] = t[at + 1] | gate
+          t[at + 1] = OR[t[at + 1] * NMASK + gate + 1]
         else
           e.seen[i][rule] = #t + 1
           t[#t + 1], t[#t + 2] = rule, gate
@@ -269,7 +284,7 @@ local function build(eng)
           end)
           -- two gates: a rule is a candidate once both have a hit
           for k = 1, math.min(GATES, #order) do
-            for _, it in ipairs(order[k].cover) do gate[it] = (gate[it] or 0) | (1 << (k - 1)) end
+            for _, it in ipairs(order[k].cover) do gate[it] = OR[(gate[it] or 0) * NMASK + BIT[k] + 1] end
           end
         end
       end
@@ -324,6 +339,14 @@ local function build(eng)
       d.none[#d.none + 1] = v
     end
   end
+  -- applicable() caches by (Channel, EventID)
+  eng.vcache, eng.vcount = {}, 0
+  for _, v in ipairs(eng.variant_list) do
+    v.simple = true
+    for _, c in ipairs(v.conds) do
+      if c.field ~= "Channel" and c.field ~= "EventID" then v.simple = false end
+    end
+  end
   eng.prefilter_set, eng.prefilter_lits = nil, nil
   eng.dirty = false
 end
@@ -345,7 +368,7 @@ local function cond_holds(v, f)
 end
 
 local EMPTY = {}
-local function applicable(eng, f)
+local function applicable_uncached(eng, f)
   local d = eng.dispatch
   local ch, eid = f.Channel, f.EventID
   ch = type(ch) == "string" and lower(ch) or nil
@@ -359,6 +382,58 @@ local function applicable(eng, f)
     for _, v in ipairs(l) do
       if cond_holds(v, f) then out[#out + 1] = v end
     end
+  end
+  return out
+end
+
+-- Events repeat their (Channel, EventID): the variants they select are looked
+-- up once per pair. A variant whose conditions read those two fields alone
+-- (most) is decided then; one that reads another (EventType) stays a
+-- candidate, checked per event. The cache is emptied when it grows (hostile
+-- input cannot fill it).
+local NOKEY = "\0none"
+local function applicable(eng, f)
+  local ch, eid = f.Channel, f.EventID
+  if ch == nil then ch = NOKEY elseif type(ch) ~= "string" then return applicable_uncached(eng, f) end
+  if eid == nil then eid = NOKEY elseif type(eid) ~= "string" then return applicable_uncached(eng, f) end
+  local cache = eng.vcache
+  local byc = cache[ch]
+  local e = byc and byc[eid]
+  if not e then
+    local d = eng.dispatch
+    local lch = ch ~= NOKEY and lower(ch) or nil
+    local leid = eid ~= NOKEY and eid or nil
+    local lists = {
+      lch and leid and d.both[lch .. "\0" .. leid] or EMPTY,
+      lch and d.chan[lch] or EMPTY, leid and d.eid[leid] or EMPTY, d.none,
+    }
+    local probe_f = { Channel = ch ~= NOKEY and ch or nil, EventID = leid }
+    local sure, maybe = {}, {}
+    for _, l in ipairs(lists) do
+      for _, v in ipairs(l) do
+        if v.simple then
+          if cond_holds(v, probe_f) then sure[#sure + 1] = v end
+        else
+          maybe[#maybe + 1] = v
+        end
+      end
+    end
+    e = { sure = sure, maybe = maybe[1] and maybe or nil }
+    if eng.vcount >= 4096 then
+      cache = {}
+      eng.vcache, eng.vcount = cache, 0
+    end
+    byc = cache[ch]
+    if not byc then byc = {}; cache[ch] = byc end
+    byc[eid] = e
+    eng.vcount = eng.vcount + 1
+  end
+  local maybe = e.maybe
+  if not maybe then return e.sure end
+  local out = {}
+  for i, v in ipairs(e.sure) do out[i] = v end
+  for i = 1, #maybe do
+    if cond_holds(maybe[i], f) then out[#out + 1] = maybe[i] end
   end
   return out
 end
@@ -503,12 +578,17 @@ local function probe(e, s, m, name, cands, nc)
       local t = trig[k]
       if t then
         for j = 1, #t, 2 do
-          local r = t[j]
-          local old = cands[r] or 0
-          local now = old | t[j + 1]
-          if now ~= old then
-            cands[r] = now
-            if now == r.full then nc = nc + 1; cands[nc] = r end
+          local r, g = t[j], t[j + 1]
+          local old = cands[r]
+          if not old then
+            cands[r] = g
+            if g == r.full then nc = nc + 1; cands[nc] = r end
+          elseif old ~= g then
+            local now = OR[old * NMASK + g + 1]
+            if now ~= old then
+              cands[r] = now
+              if now == r.full then nc = nc + 1; cands[nc] = r end
+            end
           end
         end
       end
@@ -526,12 +606,17 @@ local function probe(e, s, m, name, cands, nc)
       local t = trig[k]
       if t then
         for j = 1, #t, 2 do
-          local r = t[j]
-          local old = cands[r] or 0
-          local now = old | t[j + 1]
-          if now ~= old then
-            cands[r] = now
-            if now == r.full then nc = nc + 1; cands[nc] = r end
+          local r, g = t[j], t[j + 1]
+          local old = cands[r]
+          if not old then
+            cands[r] = g
+            if g == r.full then nc = nc + 1; cands[nc] = r end
+          elseif old ~= g then
+            local now = OR[old * NMASK + g + 1]
+            if now ~= old then
+              cands[r] = now
+              if now == r.full then nc = nc + 1; cands[nc] = r end
+            end
           end
         end
       end
@@ -579,8 +664,11 @@ function Engine:match(event)
   flatten(event, f)
   ctx.f = f
   local vs = applicable(self, f)
-  local out, fired = {}, {}
+  local out = {}
   if #vs == 0 then return out end
+  -- a rule is a candidate at most once per variant: only several variants
+  -- (Sysmon 1 and Security 4688 both apply?) can repeat one
+  local fired = #vs > 1 and {} or nil
   local all_text
   for _, v in ipairs(vs) do
     for k in next, m do m[k] = nil end
@@ -618,14 +706,25 @@ function Engine:match(event)
       end
     end
     ctx.m, ctx.rename = m, v.rename
-    for i = 1, nc do
-      local rule = cands[i]
-      if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
-    end
     local always = v.always
-    for i = 1, #always do
-      local rule = always[i]
-      if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
+    if fired then
+      for i = 1, nc do
+        local rule = cands[i]
+        if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
+      end
+      for i = 1, #always do
+        local rule = always[i]
+        if not fired[rule] and rule.cond(ctx) then fired[rule] = true; out[#out + 1] = rule end
+      end
+    else
+      for i = 1, nc do
+        local rule = cands[i]
+        if rule.cond(ctx) then out[#out + 1] = rule end
+      end
+      for i = 1, #always do
+        local rule = always[i]
+        if rule.cond(ctx) then out[#out + 1] = rule end
+      end
     end
   end
   if #out > 1 then table.sort(out, by_index) end

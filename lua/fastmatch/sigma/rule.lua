@@ -375,7 +375,9 @@ function M.compile(eng, doc, path, null)
   -- the rule to fire. The index makes one of them the rule's gate (see build).
   rule.reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
   if #rule.reqs == 0 then rule.always = true end
-  rule.full = (1 << math.min(GATES, #rule.reqs)) - 1
+  local full = 0  -- every watched gate's bit (2^n - 1, as an integer)
+  for _ = 1, math.min(GATES, #rule.reqs) do full = full * 2 + 1 end
+  rule.full = full
   return rule
 end
 
