@@ -564,8 +564,10 @@ local function test_naive(item, ctx)
 end
 
 -- One field value through its sets: what matched goes to mt, the rules whose
--- trigger matched to cands.
-local function probe(e, s, m, name, cands, nc)
+-- trigger matched to cands: cands[rule] = base + the rule's gate mask (a
+-- value below base is an earlier event's, so cands is never emptied), and
+-- cands[1 .. nc] the rules whose gates are all open.
+local function probe(e, s, m, name, cands, nc, base)
   local set, test, all = e.ci, e.ci_test, e.ci_all
   if set and test(set, s) then
     local idx, keys, trig = all(set, s), e.ci_keys, e.ci_trig
@@ -580,14 +582,17 @@ local function probe(e, s, m, name, cands, nc)
         for j = 1, #t, 2 do
           local r, g = t[j], t[j + 1]
           local old = cands[r]
-          if not old then
-            cands[r] = g
+          if not old or old < base then
+            cands[r] = base + g
             if g == r.full then nc = nc + 1; cands[nc] = r end
-          elseif old ~= g then
-            local now = OR[old * NMASK + g + 1]
-            if now ~= old then
-              cands[r] = now
-              if now == r.full then nc = nc + 1; cands[nc] = r end
+          else
+            old = old - base
+            if old ~= g then
+              local now = OR[old * NMASK + g + 1]
+              if now ~= old then
+                cands[r] = base + now
+                if now == r.full then nc = nc + 1; cands[nc] = r end
+              end
             end
           end
         end
@@ -608,14 +613,17 @@ local function probe(e, s, m, name, cands, nc)
         for j = 1, #t, 2 do
           local r, g = t[j], t[j + 1]
           local old = cands[r]
-          if not old then
-            cands[r] = g
+          if not old or old < base then
+            cands[r] = base + g
             if g == r.full then nc = nc + 1; cands[nc] = r end
-          elseif old ~= g then
-            local now = OR[old * NMASK + g + 1]
-            if now ~= old then
-              cands[r] = now
-              if now == r.full then nc = nc + 1; cands[nc] = r end
+          else
+            old = old - base
+            if old ~= g then
+              local now = OR[old * NMASK + g + 1]
+              if now ~= old then
+                cands[r] = base + now
+                if now == r.full then nc = nc + 1; cands[nc] = r end
+              end
             end
           end
         end
@@ -656,7 +664,7 @@ function Engine:match(event)
   -- fresh ones (and collecting them) cost more than the matching
   local scratch = self.scratch
   if not scratch then
-    scratch = { f = {}, m = {}, cands = {}, ctx = { eng = self, test = test_indexed } }
+    scratch = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = self, test = test_indexed } }
     self.scratch = scratch
   end
   local f, m, cands, ctx = scratch.f, scratch.m, scratch.cands, scratch.ctx
@@ -672,16 +680,21 @@ function Engine:match(event)
   local all_text
   for _, v in ipairs(vs) do
     for k in next, m do m[k] = nil end
-    for k in next, cands do cands[k] = nil end
+    local base = scratch.base + NMASK
+    if base >= 2 ^ 52 then  -- (never, in practice) start over, exactly
+      for k in next, cands do cands[k] = nil end
+      base = NMASK
+    end
+    scratch.base = base
     local nc = 0
     local fields = v.fields
     for name, val in pairs(f) do
       local e = fields[name]
       if e then
         if type(val) == "string" then
-          nc = probe(e, val, m, name, cands, nc)
+          nc = probe(e, val, m, name, cands, nc, base)
         else
-          for i = 1, #val do nc = probe(e, val[i], m, name, cands, nc) end
+          for i = 1, #val do nc = probe(e, val[i], m, name, cands, nc, base) end
         end
       end
     end
@@ -699,9 +712,9 @@ function Engine:match(event)
     if kw and ((kw.ci and kw.ci:test(all_text)) or (kw.cs and kw.cs:test(all_text))) then
       for _, val in pairs(f) do
         if type(val) == "string" then
-          nc = probe(kw, val, m, KW, cands, nc)
+          nc = probe(kw, val, m, KW, cands, nc, base)
         else
-          for i = 1, #val do nc = probe(kw, val[i], m, KW, cands, nc) end
+          for i = 1, #val do nc = probe(kw, val[i], m, KW, cands, nc, base) end
         end
       end
     end
