@@ -308,6 +308,26 @@ describe("fastmatch.sigma", function()
       assert.has_error(function() eng:match() end, "bad argument #1 to 'match' (table expected, got nil)")
     end)
 
+    it("decides a logsource that reads a third field (EventType) per event, though (Channel, EventID) repeats", function()
+      local eng = sigma.engine()
+      eng:add(rule_text("    sel:\n        TargetObject|contains: 'Run'\n    condition: sel",
+        "  category: registry_add\n  product: windows"), "add.yml")
+      local function ev(et)
+        return { Event = { System = { Channel = "Microsoft-Windows-Sysmon/Operational", EventID = 12 },
+          EventData = { EventType = et, TargetObject = [[HKLM\Software\Run]] } } }
+      end
+      -- the same pair, alternately: each answer is the event's own
+      for _ = 1, 2 do
+        assert.equal(1, #eng:match(ev("CreateKey")))
+        assert.equal(0, #eng:match(ev("DeleteKey")))
+      end
+      -- other Channels and EventIDs in between, and a Channel that is not a string
+      assert.equal(0, #eng:match { Event = { System = { Channel = "Security", EventID = 12 },
+        EventData = { EventType = "CreateKey", TargetObject = "Run" } } })
+      assert.equal(0, #eng:match { Channel = { "x" }, EventID = "12", EventType = "CreateKey", TargetObject = "Run" })
+      assert.equal(1, #eng:match(ev("CreateKey")))
+    end)
+
     it("returns the rules that fire in load order, with id, title, level, status, tags, path, logsource", function()
       local eng = sigma.engine { unmapped = "all" }
       eng:add(rule_text("    sel:\n        a: '*'\n    condition: sel"), "first.yml")
