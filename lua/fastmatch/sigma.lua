@@ -84,7 +84,7 @@ function M.engine(opts)
   if type(mapping) == "string" then
     local f, err = io.open(mapping)
     if not f then return nil, err end
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     local ok, t = pcall(lyaml().load, s)
     if not ok or type(t) ~= "table" then return nil, mapping .. ": not a logsource mapping (" .. tostring(t) .. ")" end
@@ -198,7 +198,7 @@ function Engine:load(path)
       skipped[#skipped + 1] = s
       self.skipped[#self.skipped + 1] = s
     else
-      local s = fh:read("a")
+      local s = fh:read("*a")
       fh:close()
       local k, sk = self:add(s, file)
       n = n + k

@@ -9,6 +9,7 @@
 
 local condition = require "fastmatch.sigma.condition"
 local modifiers = require "fastmatch.sigma.modifiers"
+local unpack = table.unpack or unpack
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 
@@ -46,7 +47,7 @@ local function compile_item(eng, key, v, null)
         if item.keyword then
           -- a keyword is searched in any value of the event, as full-text search does
           alt.pattern = "*" .. alt.pattern .. "*"
-          alt.parts = { modifiers.STAR, table.unpack(alt.parts) }
+          alt.parts = { modifiers.STAR, unpack(alt.parts) }
           alt.parts[#alt.parts + 1] = modifiers.STAR
         end
       else
@@ -328,6 +329,12 @@ function M.compile(eng, doc, path, null)
   table.sort(names)
   local tree, err = condition.parse(cond, names)
   if not tree then return nil, err end
+  if type(doc.logsource) == "table" then
+    for _, k in ipairs { "category", "product", "service" } do
+      local v = doc.logsource[k]
+      if v ~= nil and type(v) ~= "string" then return nil, "logsource." .. k .. " is not a string" end
+    end
+  end
   local rule = {
     id = doc.id, title = doc.title, level = doc.level, status = doc.status,
     tags = type(doc.tags) == "table" and doc.tags or {}, path = path,
