@@ -634,19 +634,33 @@ static int set_first(lua_State *L) {
   return 1;
 }
 
+/* set:all(s [, into]) -> indices, count.  With `into` the indices go to
+   into[1 .. count] and into[count + 1] becomes nil: a caller that probes
+   many values reuses one table, and needs no set:test first (on a miss both
+   scan the same way). */
 static int set_all(lua_State *L) {
   set_ud *u = check_set(L);
   size_t n, r, k;
   const char *s = luaL_checklstring(L, 2, &n);
   const size_t *m;
+  int into = !lua_isnoneornil(L, 3);
+  if (into) luaL_checktype(L, 3, LUA_TTABLE);
   r = fm_wcset_run(u->set, s, n, FM_SET_ALL);
   m = fm_wcset_matches(u->set);
-  lua_createtable(L, (int)(r < INT_MAX ? r : INT_MAX), 0);
+  if (into)
+    lua_settop(L, 3);
+  else
+    lua_createtable(L, (int)(r < INT_MAX ? r : INT_MAX), 0);
   for (k = 0; k < r; k++) {
     lua_pushinteger(L, (lua_Integer)m[k] + 1);
     lua_rawseti(L, -2, (lua_Integer)k + 1);
   }
-  return 1;
+  if (into) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)r + 1);
+  }
+  lua_pushinteger(L, (lua_Integer)r);
+  return 2;
 }
 
 static int set_len(lua_State *L) {

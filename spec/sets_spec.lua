@@ -33,6 +33,23 @@ describe("fastmatch.set", function()
     assert.same({}, fm.set({ "a" }):all("b"))
   end)
 
+  it("fills a given table with every matching index and returns it with their count", function()
+    local set = fm.set(pats)
+    local t = { 9, 9, 9, 9, 9 }
+    local r, n = set:all("barfoo", t)
+    assert.equal(t, r)
+    assert.equal(3, n)
+    assert.same({ 1, 2, 7, nil, 9 }, { t[1], t[2], t[3], t[4], t[5] })  -- t[n + 1] is nil: # and ipairs stop there
+    r, n = set:all("zzz", t)
+    assert.equal(1, n)
+    assert.equal(7, t[1])
+    assert.is_nil(t[2])
+    assert.equal(0, select(2, fm.set({ "a" }):all("b", t)))
+    assert.is_nil(t[1])
+    assert.equal(2, select(2, set:all("FOO")) - 1)  -- without a table: a new one, and the count
+    assert.has_error(function() set:all("x", 5) end)
+  end)
+
   it("reports every copy of a repeated pattern, and the first copy first", function()
     local set = fm.set({ "*x*", "a", "a", "A*", "*x*" })
     assert.same({ 2, 3, 4 }, set:all("a"))

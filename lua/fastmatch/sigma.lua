@@ -567,14 +567,17 @@ end
 -- trigger matched to cands: cands[rule] = base + the rule's gate mask (a
 -- value below base is an earlier event's, so cands is never emptied), and
 -- cands[1 .. nc] the rules whose gates are all open.
+local idx = {}  -- set:all's answer, one table refilled (see sets.c)
 local function probe(e, s, m, name, cands, nc, base)
-  local set, test, all = e.ci, e.ci_test, e.ci_all
-  if set and test(set, s) then
-    local idx, keys, trig = all(set, s), e.ci_keys, e.ci_trig
+  local set, all = e.ci, e.ci_all
+  local _, n = 0, 0
+  if set then _, n = all(set, s, idx) end
+  if n > 0 then
+    local keys, trig = e.ci_keys, e.ci_trig
     local mt = m[name]
     if not mt then mt = { 0 }; m[name] = mt end
-    mt[1] = mt[1] + #idx
-    for i = 1, #idx do
+    mt[1] = mt[1] + n
+    for i = 1, n do
       local k = idx[i]
       mt[keys[k]] = true
       local t = trig[k]
@@ -599,13 +602,14 @@ local function probe(e, s, m, name, cands, nc, base)
       end
     end
   end
-  set, test, all = e.cs, e.cs_test, e.cs_all
-  if set and test(set, s) then
-    local idx, keys, trig = all(set, s), e.cs_keys, e.cs_trig
+  set, all, n = e.cs, e.cs_all, 0
+  if set then _, n = all(set, s, idx) end
+  if n > 0 then
+    local keys, trig = e.cs_keys, e.cs_trig
     local mt = m[name]
     if not mt then mt = { 0 }; m[name] = mt end
-    mt[1] = mt[1] + #idx
-    for i = 1, #idx do
+    mt[1] = mt[1] + n
+    for i = 1, n do
       local k = idx[i]
       mt[keys[k]] = true
       local t = trig[k]
