@@ -523,6 +523,7 @@ end
 local function test_indexed(item, ctx)
   local name = item.keyword and KW or (ctx.rename[item.field] or item.field)
   local mt = ctx.m[name]
+  if mt and mt[2] ~= ctx.base then mt = nil end  -- an earlier event's
   if not item.all then
     if mt and item.nkeys > 0 and wc_hit(item.keys, item.nkeys, item.wc_alts, mt) then return true end
     local others = item.others
@@ -563,7 +564,9 @@ local function test_naive(item, ctx)
   return true
 end
 
--- One field value through its sets: what matched goes to mt, the rules whose
+-- One field value through its sets: what matched goes to mt (m[name]: [1] how
+-- many, [2] the event's base, [key] true; kept from event to event and
+-- refilled, tables being dearer to make than to empty), the rules whose
 -- trigger matched to cands: cands[rule] = base + the rule's gate mask (a
 -- value below base is an earlier event's, so cands is never emptied), and
 -- cands[1 .. nc] the rules whose gates are all open.
@@ -575,7 +578,12 @@ local function probe(e, s, m, name, cands, nc, base)
   if n > 0 then
     local keys, trig = e.ci_keys, e.ci_trig
     local mt = m[name]
-    if not mt then mt = { 0 }; m[name] = mt end
+    if not mt then
+      mt = { 0, base }; m[name] = mt
+    elseif mt[2] ~= base then  -- an earlier event's: refill it
+      for k in next, mt do mt[k] = nil end
+      mt[1], mt[2] = 0, base
+    end
     mt[1] = mt[1] + n
     for i = 1, n do
       local k = idx[i]
@@ -607,7 +615,12 @@ local function probe(e, s, m, name, cands, nc, base)
   if n > 0 then
     local keys, trig = e.cs_keys, e.cs_trig
     local mt = m[name]
-    if not mt then mt = { 0 }; m[name] = mt end
+    if not mt then
+      mt = { 0, base }; m[name] = mt
+    elseif mt[2] ~= base then  -- an earlier event's: refill it
+      for k in next, mt do mt[k] = nil end
+      mt[1], mt[2] = 0, base
+    end
     mt[1] = mt[1] + n
     for i = 1, n do
       local k = idx[i]
@@ -683,10 +696,10 @@ function Engine:match(event)
   local fired = #vs > 1 and {} or nil
   local all_text
   for _, v in ipairs(vs) do
-    for k in next, m do m[k] = nil end
     local base = scratch.base + NMASK
     if base >= 2 ^ 52 then  -- (never, in practice) start over, exactly
       for k in next, cands do cands[k] = nil end
+      for k in next, m do m[k] = nil end
       base = NMASK
     end
     scratch.base = base
@@ -722,7 +735,7 @@ function Engine:match(event)
         end
       end
     end
-    ctx.m, ctx.rename = m, v.rename
+    ctx.m, ctx.rename, ctx.base = m, v.rename, base
     local always = v.always
     if fired then
       for i = 1, nc do
