@@ -41,8 +41,32 @@
 ** ------------------------------------------------------------------- */
 typedef struct fm_matcher fm_matcher;
 typedef int (*fm_testfn)(fm_matcher *m, const char *s, size_t n);
+typedef struct fm_matcher_ops fm_matcher_ops;
 struct fm_matcher {
   fm_testfn test;
+  const fm_matcher_ops *ops; /* the extras below, or NULL for none */
+};
+
+/* A literal a subject must contain (bytes s[0..n), n > 0), compared
+   ASCII-caseless (fm_isearch) when caseless, else exactly (fm_search). */
+typedef struct fm_literal {
+  const char *s;
+  size_t n;
+  int caseless;
+} fm_literal;
+
+/* What a matcher can tell the line filter beyond test().
+   literals: a list such that every subject test() matches contains at least
+     one of them; *lits points at the matcher's own array (valid while the
+     matcher lives); returns its length, 0 when there is no such list.
+   thread_copy: a matcher whose test() may run in another thread beside m's
+     and beside other copies (m itself when test() is reentrant); NULL when
+     m cannot (out of memory, or not supported).  thread_drop releases one.
+     Either may be NULL: no literals / never threaded. */
+struct fm_matcher_ops {
+  size_t (*literals)(fm_matcher *m, const fm_literal **lits);
+  fm_matcher *(*thread_copy)(fm_matcher *m);
+  void (*thread_drop)(fm_matcher *m, fm_matcher *copy);
 };
 
 #define FM_MATCHER_FIELD "__fm_matcher"
@@ -108,6 +132,43 @@ int fm_lines_next(fm_linereader *r, fm_line *ln);
 int fm_lines_count(fm_linereader *r, size_t *count);
 /* Free the buffer (idempotent).  Unconsumed input is lost. */
 void fm_lines_free(fm_linereader *r);
+
+/* ---------------------------------------------------------------------
+** Block search (lines.c, literals.c): a scan for rare lines searches the
+** whole buffer for a literal every matching line must contain, and finds
+** line boundaries only around a hit (as grep does), so that most of the
+** input is touched once, by SIMD search.
+** ------------------------------------------------------------------- */
+/* Offset of the first candidate in hay[0..n) (an occurrence of one of the
+   literals), or FM_NOTFOUND. */
+typedef size_t (*fm_findfn)(const void *ud, const char *hay, size_t n);
+
+/* As fm_lines_next, but hands out only lines that contain a candidate of
+   find (starting in the line) -- every other line is skipped, counted in
+   lineno and checked against max_line, exactly as fm_lines_next would. */
+int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
+                      fm_line *ln);
+
+/* Number of '\n' bytes in s[0..n) (SIMD where available). */
+size_t fm_count_nl(const char *s, size_t n);
+
+/* A compiled multi-literal searcher over a list of fm_literal (copied):
+   fm_litset_find is an fm_findfn (ud = the set) giving the first offset at
+   which some literal occurs.  NULL when out of memory or n == 0, or when a
+   literal is empty. */
+typedef struct fm_litset fm_litset;
+fm_litset *fm_litset_new(const fm_literal *lits, size_t n);
+size_t fm_litset_find(const void *set, const char *hay, size_t n);
+void fm_litset_free(fm_litset *set);
+
+/* Count the lines of fd's bytes [0, size) that m matches, with nthreads
+   threads over ranges split at line boundaries (pread; no Lua).  find/fud:
+   the block search (NULL for none).  0 with *count set; or a negative code
+   (FM_LINES_*, FM_E*): the caller then counts again on one thread, which
+   reports the error with its exact line number. */
+int fm_count_parallel(int fd, size_t size, size_t nthreads, fm_matcher *m,
+                      fm_findfn find, const void *fud, size_t block,
+                      size_t max_line, int crlf, size_t *count);
 
 /* ---------------------------------------------------------------------
 ** Writer (writer.c): an output buffer over a write callback.  Every byte
@@ -204,6 +265,11 @@ int fm_wc_match(const fm_wcplan *p, const char *s, size_t n);
 /* The strategy: "exact", "prefix", "suffix", "contains", "prefix_suffix"
    or "glob". */
 const char *fm_wc_kind(const fm_wcplan *p);
+/* The literal every subject the plan matches contains (the longest one;
+   for caseless non-ASCII plans the longest ASCII run, searched ASCII-
+   caseless): 1 with *out pointing into the plan, or 0 when there is none
+   ("*", "?"). */
+int fm_wc_literal(const fm_wcplan *p, fm_literal *out);
 void fm_wc_free(fm_wcplan *p);
 
 /* A set of plans: which of them match s, in one pass over s for the

@@ -198,6 +198,8 @@ struct fm_wcplan {
   const char *a, *b;
   size_t na, nb;
   int ci; /* caseless and the needle has letters */
+  char *req;   /* the block search's literal: the longest one every match */
+  size_t nreq; /* contains (required_literal), 0 for none */
 };
 
 void fm_wc_free(fm_wcplan *p) {
@@ -207,6 +209,7 @@ void fm_wc_free(fm_wcplan *p) {
   fm_free(p->fail);
   fm_free(p->atoms);
   fm_free(p->segs);
+  fm_free(p->req);
   fm_free(p);
 }
 
@@ -315,6 +318,8 @@ static int analyse(fm_wcplan *p) {
   return 1;
 }
 
+static size_t required_literal(const fm_wcplan *p, char *out);
+
 static int has_letters(const char *s, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
@@ -369,7 +374,19 @@ fm_wcplan *fm_wc_compile(const char *pattern, size_t n, int flags) {
     return NULL;
   }
   plan_kind(p);
+  p->req = fm_malloc(p->nlit + 1);
+  if (p->req == NULL) {
+    fm_wc_free(p);
+    return NULL;
+  }
+  p->nreq = required_literal(p, p->req);
   return p;
+}
+
+int fm_wc_literal(const fm_wcplan *p, fm_literal *out) {
+  out->s = p->req, out->n = p->nreq;
+  out->caseless = !p->cased && has_letters(p->req, p->nreq);
+  return p->nreq > 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -1082,6 +1099,7 @@ typedef struct wc_ud {
   fm_matcher base; /* first: the line filter calls base.test directly */
   const char *tag; /* &wc_tag: marks the userdata as one of ours */
   fm_wcplan *plan;
+  fm_literal lit; /* filled by wc_literals */
 } wc_ud;
 
 /* Only this file writes its address, so a userdata of wc_ud's size holding
@@ -1096,6 +1114,21 @@ typedef struct set_ud {
 static int wc_testfn(fm_matcher *m, const char *s, size_t n) {
   return fm_wc_match(((wc_ud *)m)->plan, s, n);
 }
+
+/* The line filter's extras: the plan's required literal; and the plan is
+   never written while matching, so threads share the wildcard itself. */
+static size_t wc_literals(fm_matcher *m, const fm_literal **lits) {
+  wc_ud *w = (wc_ud *)m;
+  if (!fm_wc_literal(w->plan, &w->lit)) return 0;
+  *lits = &w->lit;
+  return 1;
+}
+static fm_matcher *wc_thread_copy(fm_matcher *m) { return m; }
+static void wc_thread_drop(fm_matcher *m, fm_matcher *copy) {
+  (void)m, (void)copy;
+}
+static const fm_matcher_ops wc_ops = {wc_literals, wc_thread_copy,
+                                      wc_thread_drop};
 
 static int set_testfn(fm_matcher *m, const char *s, size_t n) {
   return (int)fm_wcset_run(((set_ud *)m)->set, s, n, FM_SET_ANY);
@@ -1181,6 +1214,7 @@ static int l_wildcard(lua_State *L) {
   flags = check_opts(L, 2);
   w = (wc_ud *)lua_newuserdatauv(L, sizeof *w, 1);
   w->base.test = NULL, w->plan = NULL, w->tag = &wc_tag;
+  w->base.ops = &wc_ops;
   luaL_setmetatable(L, WILDCARD_MT); /* __gc frees the plan if we raise */
   w->plan = compile_or_raise(L, p, n, flags);
   w->base.test = wc_testfn;
@@ -1270,7 +1304,7 @@ static int l_set(lua_State *L) {
   if ((size_t)len >= UINT32_MAX / 2)
     return luaL_error(L, "fastmatch: too many patterns in one set");
   u = (set_ud *)lua_newuserdatauv(L, sizeof *u, 1);
-  u->base.test = NULL, u->set = NULL;
+  u->base.test = NULL, u->set = NULL, u->base.ops = NULL;
   luaL_setmetatable(L, SET_MT);
   plans = fm_calloc((size_t)len + 1, sizeof *plans);
   if (plans == NULL) return luaL_error(L, "fastmatch: not enough memory");

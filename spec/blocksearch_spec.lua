@@ -1,0 +1,187 @@
+-- The block search: a line filter whose matcher requires a literal searches
+-- whole buffers for it and tests only the lines around its hits.  Every
+-- result must be what the per-line path gives (fm._block_search(false)):
+-- the lines, their numbers, keep_newline, crlf, and the max_line error
+-- with its line number, even when no literal hits the long line.  And
+-- fm.count_lines with threads must agree with one thread.
+local fm = require "fastmatch"
+
+local SEED = tonumber(os.getenv("FM_SEED")) or 20261130
+print(("blocksearch_spec: random seed %d (set FM_SEED to change)"):format(SEED))
+
+local tmpfiles = {}
+local function tmpfile(content)
+  local p = os.tmpname()
+  local f = assert(io.open(p, "wb"))
+  f:write(content)
+  f:close()
+  tmpfiles[#tmpfiles + 1] = p
+  return p
+end
+teardown(function()
+  for _, p in ipairs(tmpfiles) do os.remove(p) end
+  fm._block_search(true)
+end)
+
+local function q(s) return ("%q"):format(s):gsub("\n", "n") end
+
+-- Random input: short lines from pieces that make hits, near misses, CR,
+-- NUL and invalid UTF-8; now and then a long line.
+local pieces = { "mimikatz", "MIMIKATZ", "mImIkAtZ", "mimi", "katz", "mimikat", "x", "yy", " ",
+  "\r", "\0", "\255", "\195\164", "ärger", "ÄRGER", "sekurlsa::", "a", "b", "ab", "\r\n", "\n",
+  "\n", "\n", "\n", "error", "Error" }
+local function gen(nlines)
+  local out = {}
+  for i = 1, nlines do
+    local k = math.random(0, 6)
+    if math.random(40) == 1 then k = math.random(50, 400) end
+    local l = {}
+    for j = 1, k do l[j] = pieces[math.random(#pieces)] end
+    out[#out + 1] = table.concat(l)
+    out[#out + 1] = "\n"
+  end
+  if math.random(2) == 1 then out[#out] = nil end -- last line without '\n'
+  return table.concat(out)
+end
+
+-- Everything an iteration gives, the error included.
+local function run(src, opts, lines_of)
+  local out = {}
+  local ok, err = pcall(function()
+    for l, n in (lines_of and fm.lines_of or fm.lines)(src, opts) do
+      out[#out + 1] = (n or "") .. ":" .. l
+    end
+  end)
+  if not ok then out[#out + 1] = "error: " .. tostring(err):gsub("^.-fastmatch:", "fastmatch:") end
+  return table.concat(out, "|")
+end
+
+local function count(src, opts)
+  local ok, n = pcall(fm.count_lines, src, opts)
+  return ok and n or ("error: " .. tostring(n):gsub("^.-fastmatch:", "fastmatch:"))
+end
+
+local function both(f)
+  fm._block_search(false)
+  local a = f()
+  fm._block_search(true)
+  local b = f()
+  return a, b
+end
+
+local function matchers()
+  return {
+    ["*mimikatz*"] = fm.wildcard("*mimikatz*"),
+    ["*mimikatz* cased"] = fm.wildcard("*mimikatz*", { cased = true }),
+    ["mimi*"] = fm.wildcard("mimi*"),
+    ["*katz"] = fm.wildcard("*katz"),
+    ["mimikatz"] = fm.wildcard("mimikatz"),
+    ["*a?b*"] = fm.wildcard("*a?b*"),
+    ["*mimi*katz*"] = fm.wildcard("*mimi*katz*"),
+    ["*ärger*"] = fm.wildcard("*ärger*"),
+    ["*x\\nx*"] = fm.wildcard("*x\nx*"),
+    ["*\\r*"] = fm.wildcard("*\r*"),
+    ["*\\0*"] = fm.wildcard("*\0*"),
+    ["*"] = fm.wildcard("*"),
+    ["set"] = fm.set({ "*mimikatz*", "*sekurlsa::*", "ab" }),
+    ["set with *"] = fm.set({ "*mimikatz*", "*" }),
+    ["regex mimi.*katz i"] = fm.compile("mimi.*katz", "i"),
+    ["regex literal"] = fm.compile("MIMIKATZ"),
+    ["regex u"] = fm.compile("ärger", "iu"),
+    ["regex alternation"] = fm.compile("mimikatz|sekurlsa", "i"),
+  }
+end
+
+describe("the block search (fm.lines / fm.count_lines with a filter)", function()
+  it("agrees with the per-line path on random files (seed " .. SEED .. ")", function()
+    math.randomseed(SEED)
+    local ms = matchers()
+    local names = {}
+    for k in pairs(ms) do names[#names + 1] = k end
+    table.sort(names)
+    for round = 1, 60 do
+      local data = gen(math.random(0, 300))
+      local path = tmpfile(data)
+      for _, name in ipairs(names) do
+        local opts = {
+          filter = ms[name],
+          buffer = ({ 1, 2, 3, 7, 64, 4096, 65536 })[math.random(7)],
+          crlf = math.random(2) == 1,
+          keep_newline = math.random(2) == 1,
+          lineno = true,
+          max_line = math.random(3) == 1 and math.random(0, 300) or nil,
+        }
+        local where = ("seed %d round %d matcher %s buffer %d crlf %s max_line %s"):format(
+          SEED, round, name, opts.buffer, tostring(opts.crlf), tostring(opts.max_line))
+        local a, b = both(function() return run(path, opts) end)
+        assert(a == b, where .. ": fm.lines\nper line: " .. q(a) .. "\nblock:    " .. q(b))
+        a, b = both(function() return run(data, opts, true) end)
+        assert(a == b, where .. ": fm.lines_of\nper line: " .. q(a) .. "\nblock:    " .. q(b))
+        local copts = { filter = opts.filter, buffer = opts.buffer, crlf = opts.crlf,
+          max_line = opts.max_line }
+        a, b = both(function() return count(path, copts) end)
+        assert(a == b, where .. ": count_lines: per line " .. a .. ", block " .. b)
+      end
+    end
+  end)
+
+  it("finds hits at block edges and in lines longer than the block", function()
+    local w = fm.wildcard("*needle*")
+    for _, block in ipairs({ 1, 2, 5, 6, 7, 8, 13, 64 }) do
+      for pad = 0, 20 do
+        local data = ("x"):rep(pad) .. "\n" .. ("y"):rep(pad) .. "NEEDLE" .. ("z"):rep(pad) ..
+            "\n" .. ("w"):rep(3 * block) .. "needle\nnone\nneedle"
+        local a, b = both(function() return run(data, { filter = w, lineno = true, buffer = block }, true) end)
+        assert.equal(a, b)
+        assert.equal("2:" .. ("y"):rep(pad) .. "NEEDLE" .. ("z"):rep(pad) .. "|3:" ..
+          ("w"):rep(3 * block) .. "needle|5:needle", b)
+      end
+    end
+  end)
+
+  it("raises max_line for a long line that no literal hits, naming it", function()
+    local w = fm.wildcard("*needle*")
+    local data = "needle 1\nshort\n" .. ("x"):rep(100) .. "\nneedle 4\n"
+    for _, block in ipairs({ 1, 16, 65536 }) do
+      local a, b = both(function() return run(data, { filter = w, lineno = true, max_line = 50, buffer = block }, true) end)
+      assert.equal(a, b)
+      assert.equal("1:needle 1|error: fastmatch: line 3 longer than max_line (50 bytes; raise opts.max_line)", b)
+    end
+  end)
+
+  it("counts the same with threads as with one (regular files)", function()
+    math.randomseed(SEED)
+    local big = {}
+    for i = 1, 20000 do
+      big[i] = ("line %d %s"):format(i, math.random(50) == 1 and "MimiKatz" or ("x"):rep(math.random(0, 80)))
+    end
+    local path = tmpfile(table.concat(big, "\n"))
+    local ms = matchers()
+    for name, m in pairs(ms) do
+      for _, threads in ipairs({ 0, 2, 3, 7 }) do
+        for _, buffer in ipairs({ 1000, 65536 }) do
+          local one = count(path, { filter = m, buffer = buffer })
+          local many = count(path, { filter = m, buffer = buffer, threads = threads })
+          assert(one == many, ("%s threads %d buffer %d: %s vs %s"):format(name, threads, buffer,
+            tostring(one), tostring(many)))
+        end
+      end
+    end
+    -- an error found by a thread is reported as one thread reports it
+    local m = fm.wildcard("*mimikatz*")
+    local long = tmpfile(table.concat(big, "\n", 1, 15000) .. "\n" .. ("q"):rep(5000) .. "\n" ..
+      table.concat(big, "\n", 15001))
+    assert.equal(count(long, { filter = m, max_line = 1000, buffer = 1000 }),
+      count(long, { filter = m, max_line = 1000, threads = 2, buffer = 1000 }))
+    assert.matches("line 15001 longer", count(long, { filter = m, max_line = 1000, threads = 2 }))
+  end)
+
+  it("takes threads = N only from count_lines, as an integer", function()
+    local path = tmpfile("a\nb\n")
+    assert.equal(2, fm.count_lines(path, { threads = 2 }))
+    assert.has_error(function() fm.lines(path, { threads = 2 }) end,
+      "bad argument #2 to 'lines' (unknown option 'threads')")
+    assert.has_error(function() fm.count_lines(path, { threads = -1 }) end)
+    assert.has_error(function() fm.count_lines(path, { threads = 1.5 }) end)
+  end)
+end)
