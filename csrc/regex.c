@@ -158,6 +158,7 @@ typedef struct fm_regex fm_regex;
 #define RX_FAST 64 /* slots, a power of two */
 typedef struct rx_slot {
   const char *pat;
+  const char *opts; /* the options string, NULL for none (or "") */
   fm_regex *r;
 } rx_slot;
 
@@ -171,8 +172,10 @@ typedef struct rx_state {
   rx_slot fast[RX_FAST];
 } rx_state;
 
-static rx_slot *rx_slotof(rx_state *st, const char *p) {
-  uintptr_t u = (uintptr_t)p;
+/* Options strings are short, hence interned too: the slot's key is the
+   pair of addresses. */
+static rx_slot *rx_slotof(rx_state *st, const char *p, const char *o) {
+  uintptr_t u = (uintptr_t)p ^ ((uintptr_t)o >> 3);
   return &st->fast[((u >> 4) ^ (u >> 10)) & (RX_FAST - 1)];
 }
 
@@ -559,9 +562,9 @@ static void cache_evict_tail(lua_State *L, rx_state *st) {
   if (r == NULL) return;
   lru_unlink(st, r);
   r->incache = 0;
-  if (rx_slotof(st, r->pat)->r == r) {
-    rx_slotof(st, r->pat)->r = NULL;
-    rx_slotof(st, r->pat)->pat = NULL;
+  {
+    rx_slot *sl = rx_slotof(st, r->pat, r->keylen > 0 ? r->key : NULL);
+    if (sl->r == r) sl->r = NULL, sl->pat = NULL, sl->opts = NULL;
   }
   st->size--;
   st->evictions++;
@@ -644,9 +647,10 @@ static fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     lua_rawset(L, sub);
     lru_push(st, r);
     r->incache = 1;
-    if (noopts) {
-      rx_slot *sl = rx_slotof(st, r->pat);
-      sl->pat = r->pat, sl->r = r;
+    if (!rex) {
+      const char *o = r->keylen > 0 ? r->key : NULL;
+      rx_slot *sl = rx_slotof(st, r->pat, o);
+      sl->pat = r->pat, sl->opts = o, sl->r = r;
     }
     st->size++;
     while (st->size > st->capacity)
@@ -718,8 +722,10 @@ static const char *rx_subject(lua_State *L, int idx, size_t *n) {
 
 /* init as string.find reads it: 1-based, negative from the end; returns 0
    when it lies past the end (no match possible). */
-static int rx_init(lua_State *L, int idx, size_t n, size_t *off) {
-  lua_Integer i = idx ? luaL_optinteger(L, idx, 1) : 1;
+static inline int rx_init(lua_State *L, int idx, size_t n, size_t *off) {
+  int isint = 0;
+  lua_Integer i = idx ? lua_tointegerx(L, idx, &isint) : 1;
+  if (idx && !isint) i = luaL_optinteger(L, idx, 1); /* nil, "3", errors */
   if (i > 0) {
     if ((lua_Unsigned)i - 1 > (lua_Unsigned)n) return 0;
     *off = (size_t)(i - 1);
@@ -1384,25 +1390,48 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
 static inline int fm_findfunc(lua_State *L, int method) {
   size_t n, pl, off = 0;
   const char *s = rx_subject(L, 1, &n), *p;
-  int top = lua_gettop(L);
+  int top = lua_gettop(L), t4 = LUA_TNONE;
   fm_regex *r;
   if (top >= 3 && !rx_init(L, 3, n, &off)) off = SIZE_MAX;
-  if (top <= 3 && (p = lua_tolstring(L, 2, &pl)) != NULL) {
-    /* the hot case: string pattern, no options, cached.  The object is not
-       anchored on the stack: nothing below runs Lua code or compiles, so
-       it stays in the cache (which holds it) for the whole call. */
+  if (top <= 4 && (p = lua_tolstring(L, 2, &pl)) != NULL &&
+      (top < 4 || (t4 = lua_type(L, 4)) == LUA_TSTRING || t4 == LUA_TNIL)) {
+    /* the hot case: string pattern, cached, with or without an options
+       string.  The object is not anchored on the stack: nothing below runs
+       Lua code or compiles, so it stays in the cache (which holds it) for
+       the whole call. */
     rx_state *st = (rx_state *)lua_touserdata(L, UV_STATE);
-    rx_slot *sl = rx_slotof(st, p);
-    if (sl->pat == p)
+    const char *o = NULL;
+    rx_slot *sl;
+    if (top == 4 && t4 == LUA_TSTRING) {
+      size_t ol;
+      o = lua_tolstring(L, 4, &ol);
+      if (ol == 0) o = NULL; /* "" is no options: the same object */
+    }
+    sl = rx_slotof(st, p, o);
+    if (sl->pat == p && sl->opts == o)
       r = sl->r;
     else {
-      lua_pushvalue(L, 2);
-      if (lua_rawget(L, UV_DEFSUB) != LUA_TUSERDATA) {
-        lua_pop(L, 1);
-        goto slow;
+      if (o != NULL) {
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, UV_ROOT) != LUA_TTABLE) {
+          lua_pop(L, 1);
+          goto slow;
+        }
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, -2) != LUA_TUSERDATA) {
+          lua_pop(L, 2);
+          goto slow;
+        }
+      } else {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, UV_DEFSUB) != LUA_TUSERDATA) {
+          lua_pop(L, 1);
+          goto slow;
+        }
       }
       r = (fm_regex *)lua_touserdata(L, -1);
-      if (r->pat == p) sl->pat = p, sl->r = r;
+      if (r->pat == p && (o == NULL ? r->keylen == 0 : r->key == o))
+        sl->pat = p, sl->opts = o, sl->r = r;
     }
     st->hits++;
     if (st->head != r) {
