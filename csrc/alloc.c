@@ -1,6 +1,8 @@
 /*
 ** alloc.c -- memory figures (memstats), mimalloc's statistics, and the
 ** switch of a whole Lua state's allocator to mimalloc (use_mimalloc).
+** Owns: the Lua state's allocator record.  Must not touch: the module's own
+** allocations (fm_malloc & co. in fastmatch.h choose those at build time).
 */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "lua.h"
 #include "lualib.h"
 
+#include "binding.h"
 #include "fastmatch.h"
 
 /* ---------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /*
 ** fastmatch.h -- what every capability file shares: allocation (mimalloc or
-** libc), the matcher interface the line filter calls, and small helpers for
-** the Lua bindings.  Kernels include this for fm_malloc & co. only; they must
-** not touch a lua_State, so that `make fuzz` can drive them without Lua.
+** libc), the matcher interface the line filter calls, and the kernels'
+** declarations.  Nothing here touches a lua_State, so that `make fuzz` can
+** drive the kernels without Lua; the bindings' helpers are in binding.h.
 */
 #ifndef FASTMATCH_H
 #define FASTMATCH_H
@@ -200,12 +200,15 @@ int fm_wbuf_flush(fm_wbuf *b);
 void fm_wbuf_free(fm_wbuf *b);
 
 /* ---------------------------------------------------------------------
-** Regex kernels (regex.c): plain C, fuzzable without Lua.
+** UTF-8 (utf8.c; the inline decoders and folding are in utf8.h).
 ** ------------------------------------------------------------------- */
 /* Offset of the first byte of s[0..n) that does not start a valid UTF-8
    sequence, or n when all of it is valid. */
 size_t fm_utf8_check(const char *s, size_t n);
 
+/* ---------------------------------------------------------------------
+** Replacement templates (template.c): plain C, fuzzable without Lua.
+** ------------------------------------------------------------------- */
 /* gsub replacement templates.  FM_TPL_LUA: %0-%9, %{name}, %{12}, %%; any
    other use of '%' is an error.  FM_TPL_REX (lrexlib): %0-%9, '%' before
    any other character stands for that character, a final '%' is dropped. */
@@ -253,8 +256,9 @@ int fm_search_use(const char *name);
 const char *fm_search_impls(size_t k);
 
 /* ---------------------------------------------------------------------
-** Sigma wildcards (wildcard.c).  A pattern compiles to a plan whose test()
-** matches a whole subject; see the README for the semantics.
+** Sigma wildcards (wildcard.c; the plan's layout is in wildcard.h).  A
+** pattern compiles to a plan whose test() matches a whole subject; see the
+** README for the semantics.
 ** ------------------------------------------------------------------- */
 typedef struct fm_wcplan fm_wcplan;
 enum { FM_WC_CASED = 1 };
@@ -272,7 +276,7 @@ const char *fm_wc_kind(const fm_wcplan *p);
 int fm_wc_literal(const fm_wcplan *p, fm_literal *out);
 void fm_wc_free(fm_wcplan *p);
 
-/* A set of plans: which of them match s, in one pass over s for the
+/* Pattern sets (sets.c).  A set of plans: which of them match s, in one pass over s for the
    literal parts.  fm_wcset_new takes ownership of the plans and of the
    fm_malloc'd array holding them (also when it fails: NULL when out of
    memory).  Not reentrant: a run keeps its
@@ -289,33 +293,5 @@ const size_t *fm_wcset_matches(const fm_wcset *set);
 size_t fm_wcset_size(const fm_wcset *set);
 void fm_wcset_free(fm_wcset *set);
 
-/* ---------------------------------------------------------------------
-** Binding helpers (core.c).  Only binding code may use these.
-** ------------------------------------------------------------------- */
-#ifdef LUA_VERSION_NUM
-/* The matcher at stack index idx, or NULL if the value is not one. */
-fm_matcher *fm_tomatcher(lua_State *L, int idx);
-/* Raise the error that a negative test() code stands for. */
-int fm_matcher_error(lua_State *L, int code);
-/* Register functions into the module table at the top of the stack. */
-void fm_setfuncs(lua_State *L, const luaL_Reg *l);
-/* Create a metatable with methods (as __index), metamethods and the
-   matcher mark when ismatcher; leaves it on the stack. */
-void fm_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
-                 const luaL_Reg *meta, int ismatcher);
-/* Raise "unknown option 'x'" (an argument error at arg) for a key of the
-   options table at arg missing from known, a NULL-terminated list. */
-void fm_checkopts(lua_State *L, int arg, const char *const known[]);
-/* Lua integer argument as a size_t, raising when it does not fit. */
-size_t fm_checksize(lua_State *L, int arg);
-size_t fm_optsize(lua_State *L, int arg, size_t def);
-
-/* Each capability adds its functions to the module table on the stack. */
-void fm_open_alloc(lua_State *L);
-void fm_open_lines(lua_State *L);
-void fm_open_writer(lua_State *L);
-void fm_open_regex(lua_State *L);
-void fm_open_wildcard(lua_State *L);
-#endif
 
 #endif

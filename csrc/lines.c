@@ -7,6 +7,8 @@
 ** differs: input is read in big blocks and split with memchr, so a line
 ** costs one memchr run and one copy into a Lua string, and a line that a C
 ** matcher rejects costs no Lua string at all.
+** Owns: the line reader and the filter loop.  Must not touch: any matcher's
+** internals -- it calls a matcher only through fm_matcher.test.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include "lauxlib.h"
 #include "lua.h"
 
+#include "binding.h"
 #include "fastmatch.h"
 
 /* =====================================================================

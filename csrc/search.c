@@ -10,6 +10,8 @@
 ** the lower-case letter exactly when x is that letter in either case; other
 ** bytes are compared as they are.  AVX2 (picked at run time), SSE2 (the
 ** x86-64 baseline) or a portable scalar loop.
+** Owns: these kernels.  Must not touch: a lua_State (fuzz_search drives
+** them without Lua); the string helpers' binding is text.c.
 */
 #include <stdint.h>
 #include <string.h>

@@ -7,6 +7,8 @@
 ** world come back as luaL_fileresult's nil, message, errno.  The inside
 ** differs: one buffer per writer, no stdio locking per call, and every
 ** failed write(2) is reported by the call that meets it.
+** Owns: the output buffer and its write loop.  Must not touch: anything
+** outside output (no matcher, no reader).
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include "lauxlib.h"
 #include "lua.h"
 
+#include "binding.h"
 #include "fastmatch.h"
 
 /* =====================================================================

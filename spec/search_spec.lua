@@ -106,7 +106,7 @@ describe("fastmatch.contains (exact search)", function()
   end)
 end)
 
-describe("fastmatch.iequals (ASCII folding; non-ASCII letters: wildcard_spec)", function()
+describe("fastmatch.iequals (ASCII folding; non-ASCII letters: text_spec)", function()
   it("folds exactly A-Z to a-z, for all byte pairs", function()
     for b = 0, 255 do
       local x = string.char(b)

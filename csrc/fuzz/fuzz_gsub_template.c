@@ -1,6 +1,6 @@
 /*
 ** fuzz_gsub_template.c -- the gsub replacement-template parser and the UTF-8
-** checker (regex.c kernels), driven without Lua.
+** checker (template.c and utf8.c kernels), driven without Lua.
 **   input: byte 0 selects the mode (even: FM_TPL_LUA, odd: FM_TPL_REX),
 **   the rest is the template (and the UTF-8 checker's input).
 */

@@ -1,0 +1,50 @@
+/*
+** binding.h -- the Lua side's shared declarations: the binding helpers
+** (binding.c) and each capability's opener (called by core.c only).  Only
+** binding code includes this; kernels include fastmatch.h alone.
+*/
+#ifndef FM_BINDING_H
+#define FM_BINDING_H
+
+#include "lauxlib.h"
+#include "lua.h"
+
+#include "fastmatch.h"
+
+/* ---------------------------------------------------------------------
+** Binding helpers (binding.c).
+** ------------------------------------------------------------------- */
+/* The matcher at stack index idx, or NULL if the value is not one. */
+fm_matcher *fm_tomatcher(lua_State *L, int idx);
+/* Raise the error that a negative test() code stands for. */
+int fm_matcher_error(lua_State *L, int code);
+/* Register functions into the module table at the top of the stack. */
+void fm_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Create a metatable with methods (as __index), metamethods and the
+   matcher mark when ismatcher; leaves it on the stack. */
+void fm_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                 const luaL_Reg *meta, int ismatcher);
+/* Raise "unknown option 'x'" (an argument error at arg) for a key of the
+   options table at arg missing from known, a NULL-terminated list. */
+void fm_checkopts(lua_State *L, int arg, const char *const known[]);
+/* Lua integer argument as a size_t, raising when it does not fit. */
+size_t fm_checksize(lua_State *L, int arg);
+size_t fm_optsize(lua_State *L, int arg, size_t def);
+
+/* A matcher class (wildcards, sets): methods are closures over the
+   metatable, __call is the test method, __index a closure over the methods
+   table (or, with index NULL, per-object __index tables copy "__methods"). */
+void fm_matcherclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                     const luaL_Reg *meta, lua_CFunction index);
+
+/* Each capability adds its functions to the module table on the stack
+   (called by core.c only). */
+void fm_open_alloc(lua_State *L);
+void fm_open_lines(lua_State *L);
+void fm_open_writer(lua_State *L);
+void fm_open_regex(lua_State *L);
+void fm_open_wildcard(lua_State *L);
+void fm_open_sets(lua_State *L);
+void fm_open_text(lua_State *L);
+
+#endif
