@@ -291,6 +291,9 @@ enum { FM_SET_ANY, FM_SET_FIRST, FM_SET_ALL };
 size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode);
 const size_t *fm_wcset_matches(const fm_wcset *set);
 size_t fm_wcset_size(const fm_wcset *set);
+/* The plans' required literals (fm_wc_literal) into out[0..cap): their
+   number, or 0 when some plan has none, or there are more than cap. */
+size_t fm_wcset_literals(const fm_wcset *set, fm_literal *out, size_t cap);
 void fm_wcset_free(fm_wcset *set);
 
 

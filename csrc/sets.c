@@ -185,6 +185,14 @@ void fm_wcset_free(fm_wcset *set) {
 }
 
 size_t fm_wcset_size(const fm_wcset *set) { return set->n; }
+
+size_t fm_wcset_literals(const fm_wcset *set, fm_literal *out, size_t cap) {
+  size_t k;
+  if (set->n == 0 || set->n > cap) return 0;
+  for (k = 0; k < set->n; k++)
+    if (!fm_wc_literal(set->plans[k], &out[k])) return 0;
+  return set->n;
+}
 const size_t *fm_wcset_matches(const fm_wcset *set) { return set->res; }
 
 static uint32_t gram_value(const char *s, size_t n) {
@@ -548,14 +556,29 @@ size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode) {
 /* ---------------------------------------------------------------------
 ** Lua binding: fm.set
 ** ------------------------------------------------------------------- */
+#define SET_LITS 8 /* literals literals.c's loop takes (FM_LITSET_MAX) */
 typedef struct set_ud {
   fm_matcher base;
   fm_wcset *set;
+  fm_literal lits[SET_LITS]; /* the block search's, pointing into plans */
+  size_t nlits;
 } set_ud;
 
 static int set_testfn(fm_matcher *m, const char *s, size_t n) {
   return (int)fm_wcset_run(((set_ud *)m)->set, s, n, FM_SET_ANY);
 }
+
+/* The line filter's extras: the plans' required literals when every plan
+   has one and there are few (the block search's multi-literal loop; a big
+   set is faster line by line through its own gram index).  A run keeps
+   scratch state in the set, so no thread copies: count_lines stays on one
+   thread. */
+static size_t set_literals(fm_matcher *m, const fm_literal **lits) {
+  set_ud *u = (set_ud *)m;
+  *lits = u->lits;
+  return u->nlits;
+}
+static const fm_matcher_ops set_ops = {set_literals, NULL, NULL};
 
 /* Methods are closures whose upvalue 1 is their class's metatable: checking
    self is then one rawequal, no registry lookup (this is the hot path of
@@ -595,7 +618,7 @@ static int l_set(lua_State *L) {
   if ((size_t)len >= UINT32_MAX / 2)
     return luaL_error(L, "fastmatch: too many patterns in one set");
   u = (set_ud *)lua_newuserdatauv(L, sizeof *u, 1);
-  u->base.test = NULL, u->set = NULL, u->base.ops = NULL;
+  u->base.test = NULL, u->set = NULL, u->base.ops = NULL, u->nlits = 0;
   luaL_setmetatable(L, SET_MT);
   plans = fm_calloc((size_t)len + 1, sizeof *plans);
   if (plans == NULL) return luaL_error(L, "fastmatch: not enough memory");
@@ -616,6 +639,8 @@ static int l_set(lua_State *L) {
   u->set = fm_wcset_new(plans, (size_t)len);
   if (u->set == NULL) return luaL_error(L, "fastmatch: not enough memory");
   u->base.test = set_testfn;
+  u->nlits = fm_wcset_literals(u->set, u->lits, SET_LITS);
+  u->base.ops = &set_ops;
   lua_pushvalue(L, 1); /* keep the list: set.patterns */
   lua_setiuservalue(L, -2, 1);
   return 1;

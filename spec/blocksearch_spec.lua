@@ -85,6 +85,8 @@ local function matchers()
     ["*"] = fm.wildcard("*"),
     ["set"] = fm.set({ "*mimikatz*", "*sekurlsa::*", "ab" }),
     ["set with *"] = fm.set({ "*mimikatz*", "*" }),
+    ["set cased"] = fm.set({ "*MIMI*", "*katz", "x?y*", "*ärger*" }, { cased = true }),
+    ["set of 9"] = fm.set({ "*a*", "*b*", "*x*", "*yy*", "*mimi*", "*katz*", "*err*", "*\r*", "*z*" }),
     ["regex mimi.*katz i"] = fm.compile("mimi.*katz", "i"),
     ["regex literal"] = fm.compile("MIMIKATZ"),
     ["regex u"] = fm.compile("ärger", "iu"),
