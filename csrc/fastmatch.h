@@ -202,6 +202,13 @@ void fm_wbuf_free(fm_wbuf *b);
 /* ---------------------------------------------------------------------
 ** UTF-8 (utf8.c; the inline decoders and folding are in utf8.h).
 ** ------------------------------------------------------------------- */
+/* The longest run of literal bytes at the top level of pattern p[0..n)
+   (outside groups and classes, not quantified) into out[0..cap), cap at
+   most 64: every match contains it.  0 when there is none or the pattern
+   has '|', "(?", "(*", '{' or an escape with arguments (conservative).
+   Not for patterns compiled extended (x). */
+size_t fm_rx_literal(const char *p, size_t n, char *out, size_t cap);
+
 /* Offset of the first byte of s[0..n) that does not start a valid UTF-8
    sequence, or n when all of it is valid. */
 size_t fm_utf8_check(const char *s, size_t n);

@@ -583,6 +583,27 @@ static int l_block_search(lua_State *L) {
   return 1;
 }
 
+/* fm._literals(m): the literals the block search would use for matcher m,
+   as a list of {literal, caseless}; empty when it goes line by line. */
+static int l_literals(lua_State *L) {
+  fm_matcher *m = fm_tomatcher(L, 1);
+  const fm_literal *lits;
+  size_t n = 0, k;
+  if (m == NULL) return luaL_typeerror(L, 1, "matcher");
+  if (m->ops != NULL && m->ops->literals != NULL)
+    n = m->ops->literals(m, &lits);
+  lua_createtable(L, (int)n, 0);
+  for (k = 0; k < n; k++) {
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, lits[k].s, lits[k].n);
+    lua_rawseti(L, -2, 1);
+    lua_pushboolean(L, lits[k].caseless);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  return 1;
+}
+
 static size_t online_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (size_t)n : 1;
@@ -813,6 +834,7 @@ static const luaL_Reg lines_funcs[] = {{"lines", l_lines},
                                        {"lines_of", l_lines_of},
                                        {"count_lines", l_count_lines},
                                        {"_block_search", l_block_search},
+                                       {"_literals", l_literals},
                                        {NULL, NULL}};
 
 void fm_open_lines(lua_State *L) {

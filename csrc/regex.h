@@ -95,6 +95,7 @@ static inline rx_slot *rx_slotof(rx_state *st, const char *p, const char *o) {
 /* ---------------------------------------------------------------------
 ** Compiled objects
 ** ------------------------------------------------------------------- */
+#define RX_NEED_MAX 64 /* longest required literal kept (a part is one too) */
 struct fm_regex {
   fm_matcher m; /* first: the line filter calls m.test */
   pcre2_code *code;
@@ -111,7 +112,10 @@ struct fm_regex {
   int lastrc;      /* raw PCRE2 code of the last failed match */
   const char *tag; /* &rx_tag_fm or &rx_tag_rex (check_self) */
   unsigned char jit, literal, utf, prevalidate, rex, incache;
+  unsigned char needdone; /* need/needbuf are filled (rx_literals) */
   fm_regex *prev, *next;
+  fm_literal need;        /* the literal every match contains; n 0: none */
+  char needbuf[RX_NEED_MAX];
 };
 
 /* uservalues: 1 pattern, 2 options key, 3 state, 4 chartables anchor */
@@ -142,6 +146,8 @@ static inline const char *rx_litfind(const fm_regex *r, const char *s, size_t n)
   return at == FM_NOTFOUND ? NULL : s + at;
 }
 
+static inline int rx_errcode(int rc);
+
 /* One match at off.  1 = match (ov valid), 0 = none, < 0 = FM_E* code. */
 RX_INLINE int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                    uint32_t ef) {
@@ -169,6 +175,11 @@ RX_INLINE int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                      r->st->mctx);
   if (rc >= 0) return 1;
   r->lastrc = rc;
+  return rx_errcode(rc);
+}
+
+/* A PCRE2 match's failure as 0 (no match) or an FM_E* code. */
+static inline int rx_errcode(int rc) {
   switch (rc) {
   case PCRE2_ERROR_NOMATCH:
     return 0;

@@ -91,6 +91,13 @@ local function matchers()
     ["regex literal"] = fm.compile("MIMIKATZ"),
     ["regex u"] = fm.compile("ärger", "iu"),
     ["regex alternation"] = fm.compile("mimikatz|sekurlsa", "i"),
+    ["regex classes and groups"] = fm.compile("[mM]imi(k)?atz\\.?x*y+", ""),
+    ["regex last code unit"] = fm.compile("\\d+z", "i"),
+    ["regex first code unit"] = fm.compile("a\\d", ""),
+    ["regex escapes"] = fm.compile("\\r\\x00|x", ""),
+    ["regex inline options"] = fm.compile("(?i)MIMI\\w", ""),
+    ["regex u, no letters"] = fm.compile("::\\w", "iu"),
+    ["rex face"] = require("fastmatch.rex").new("mimi.katz", "i"),
   }
 end
 
@@ -176,6 +183,29 @@ describe("the block search (fm.lines / fm.count_lines with a filter)", function(
     assert.equal(count(long, { filter = m, max_line = 1000, buffer = 1000 }),
       count(long, { filter = m, max_line = 1000, threads = 2, buffer = 1000 }))
     assert.matches("line 15001 longer", count(long, { filter = m, max_line = 1000, threads = 2 }))
+  end)
+
+  it("asks each matcher for the literal its matches need (fm._literals)", function()
+    local function lits(m)
+      local t = {}
+      for _, l in ipairs(fm._literals(m)) do t[#t + 1] = l[1] .. (l[2] and "/i" or "") end
+      return table.concat(t, " ")
+    end
+    assert.equal("mimikatz/i", lits(fm.wildcard("*mimikatz*")))
+    assert.equal("MiMi", lits(fm.wildcard("*MiMi*", { cased = true })))
+    assert.equal("rger/i", lits(fm.wildcard("*ÄRGER*"))) -- the ASCII run of a folded literal
+    assert.equal("", lits(fm.wildcard("*?*")))
+    assert.equal("a/i b/i cd/i", lits(fm.set({ "*a*", "b*", "*cd" })))
+    assert.equal("", lits(fm.set({ "*a*", "*" })))
+    assert.equal("mimikatz/i", lits(fm.compile("mimikatz.*sekurlsa", "i")))
+    assert.equal("foo.bar", lits(fm.compile("foo\\.bar")))
+    assert.equal("def", lits(fm.compile("a+bc?def")))     -- quantified atoms are not required
+    assert.equal("yz", lits(fm.compile("x(abc)?yz")))
+    assert.equal("z/i", lits(fm.compile("\\d+z", "i")))   -- PCRE2's last code unit
+    assert.equal("", lits(fm.compile("mimikatz|sekurlsa")))
+    assert.equal("", lits(fm.compile("(?i)abc")))        -- inline options: line by line
+    assert.equal("", lits(fm.compile("abc", "u")))       -- UTF checks every line it tests
+    assert.equal("", lits(fm.compile("a b c", "x")))
   end)
 
   it("takes threads = N only from count_lines, as an integer", function()
