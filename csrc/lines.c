@@ -540,11 +540,23 @@ static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
 }
 
 /* The next line the filter may keep: through the block search when the
-   matcher requires literals. */
-static int lines_next(LinesIter *it, fm_line *ln) {
+   matcher requires literals.  The common case -- a whole line waiting in
+   the buffer -- is inlined here (one memchr, no call into the kernel's
+   loop): callgrind counted fm_lines_next's call and loop at a tenth of an
+   unfiltered line's instructions. */
+static inline int lines_next(LinesIter *it, fm_line *ln) {
+  fm_linereader *r = &it->r;
   if (it->find != NULL)
-    return fm_lines_next_hit(&it->r, fm_litset_find, it->find, ln);
-  return fm_lines_next(&it->r, ln);
+    return fm_lines_next_hit(r, fm_litset_find, it->find, ln);
+  if (r->status == 0 && r->end > r->scan) {
+    const char *nl =
+        (const char *)memchr(r->buf + r->scan, '\n', r->end - r->scan);
+    if (nl != NULL) {
+      size_t at = (size_t)(nl - r->buf);
+      return give(r, ln, at, at + 1, 1);
+    }
+  }
+  return fm_lines_next(r, ln);
 }
 
 /* The generic-for iterator: upvalue 1 is the LinesIter. */
