@@ -106,6 +106,9 @@ typedef struct fm_linereader {
   int eof;          /* read returned 0, or borrowed input */
   int status;       /* 0, or the sticky negative error */
   int err;          /* errno of the failed read */
+  /* fm_lines_next_hit: when hits come on most lines, split line by line
+     for a while (dense hits cost more than they skip) */
+  size_t hits, skipped, plain;
   fm_readfn read;
   void *ud;
 } fm_linereader;

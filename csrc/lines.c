@@ -238,8 +238,19 @@ static int skip_lines(fm_linereader *r, size_t to) {
   return 0;
 }
 
+/* Every DENSE_EVERY hits, fewer than DENSE_SKIP lines skipped in all means
+   the literal is on most lines: the next DENSE_PLAIN lines are split one by
+   one (the same lines come out either way; only the cost differs). */
+#define DENSE_EVERY 64
+#define DENSE_SKIP 128
+#define DENSE_PLAIN 4096
+
 int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
                       fm_line *ln) {
+  if (r->plain > 0) {
+    r->plain--;
+    return fm_lines_next(r, ln);
+  }
   for (;;) {
     size_t pend;
     int rc;
@@ -260,7 +271,15 @@ int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
           const char *q =
               h > 0 ? (const char *)memrchr(r->buf + r->beg, '\n', h) : NULL;
           if (q != NULL) ls = (size_t)(q - r->buf) + 1;
-          if (skip_lines(r, ls) < 0) return r->status;
+          {
+            size_t before = r->lineno;
+            if (skip_lines(r, ls) < 0) return r->status;
+            r->skipped += r->lineno - before;
+            if (++r->hits == DENSE_EVERY) {
+              if (r->skipped < DENSE_SKIP) r->plain = DENSE_PLAIN;
+              r->hits = r->skipped = 0;
+            }
+          }
           q = (const char *)memchr(r->buf + at, '\n', stop - at);
           if (q != NULL) {
             size_t le = (size_t)(q - r->buf);
