@@ -337,6 +337,26 @@ static size_t seg_bwd(const fm_wcplan *p, const seg *g, const unsigned char *s,
 
 /* Leftmost match of segment g in s[from..n) (n is a boundary); returns its
    end and sets *start, or NOTFOUND. */
+/* The first offset >= x of a byte that can lead a valid non-ASCII
+   character (>= 0xC2), or n: eight ASCII bytes at a time.  A byte loop here
+   was most of set:all on the SigmaHQ set (folded non-ASCII literals tried
+   against ASCII command lines: 15 of 52 M instructions, callgrind). */
+static size_t next_lead(const unsigned char *s, size_t n, size_t x) {
+  while (x < n) {
+    if (n - x >= 8) {
+      uint64_t w;
+      memcpy(&w, s + x, 8);
+      if ((w & 0x8080808080808080ull) == 0) {
+        x += 8;
+        continue;
+      }
+    }
+    if (s[x] >= 0xC2) return x;
+    x++;
+  }
+  return n;
+}
+
 static size_t seg_find(const fm_wcplan *p, const seg *g, const unsigned char *s,
                        size_t n, size_t from) {
   size_t x, e;
@@ -351,8 +371,7 @@ static size_t seg_find(const fm_wcplan *p, const seg *g, const unsigned char *s,
         if (r == FM_NOTFOUND) return FM_NOTFOUND;
         x += r;
       } else if (c0 < INVALID_BASE) { /* a valid non-ASCII char: a lead */
-        while (x < n && s[x] < 0xC2)
-          x++;
+        x = next_lead(s, n, x);
         if (x >= n) return FM_NOTFOUND;
       } else if (!u8boundary(s, n, x))
         continue;
