@@ -8,6 +8,7 @@
 #define FASTMATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FM_VERSION "0.1.0"
 
@@ -163,6 +164,19 @@ typedef struct fm_litset fm_litset;
 fm_litset *fm_litset_new(const fm_literal *lits, size_t n);
 size_t fm_litset_find(const void *set, const char *hay, size_t n);
 void fm_litset_free(fm_litset *set);
+
+/* Aho-Corasick over ASCII-folded keys (literals.c): every occurrence of
+   every key in one pass.  fm_ac_new folds keys[k][0..lens[k]) (copies
+   nothing it keeps but the automaton); NULL when out of memory.  An empty
+   key never hits.  fm_ac_scan calls hit(ud, k, end) for each occurrence of
+   key k under ASCII folding ending at offset end (one past its last byte),
+   in order of end; a nonzero return stops the scan and is returned. */
+typedef struct fm_ac fm_ac;
+typedef int (*fm_achit)(void *ud, uint32_t key, size_t end);
+fm_ac *fm_ac_new(const char *const *keys, const size_t *lens, size_t n);
+int fm_ac_scan(const fm_ac *ac, const char *s, size_t n, fm_achit hit,
+               void *ud);
+void fm_ac_free(fm_ac *ac);
 
 /* Count the lines of fd's bytes [0, size) that m matches, with nthreads
    threads over ranges split at line boundaries (pread; no Lua).  find/fud:
