@@ -12,6 +12,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,10 @@
 
 #include "binding.h"
 #include "fastmatch.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* =====================================================================
 ** Kernel: block reader + line splitter
@@ -383,6 +388,10 @@ typedef struct LinesIter {
   int ffilter;     /* Lua function filter in UV_FILTER */
   int keepnl, lineno;
   int closed;
+  /* the unfiltered fast path: newlines of the 64-byte window at buf +
+     nlbase as bits (consumed low to high); windows advance from nlnext */
+  uint64_t nlmask;
+  size_t nlbase, nlnext;
 } LinesIter;
 
 /* ---- read callbacks */
@@ -558,6 +567,27 @@ static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
   return 0;
 }
 
+/* Bit i set when p[i] is '\n', for the 64 bytes at p. */
+static inline uint64_t nl_mask64(const char *p) {
+#if defined(__SSE2__)
+  const __m128i nl = _mm_set1_epi8('\n');
+  uint64_t a = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), nl));
+  uint64_t b = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), nl));
+  uint64_t c = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), nl));
+  uint64_t d = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), nl));
+  return a | b << 16 | c << 32 | d << 48;
+#else
+  uint64_t m = 0;
+  for (int i = 0; i < 64; i++)
+    m |= (uint64_t)(p[i] == '\n') << i;
+  return m;
+#endif
+}
+
 /* The next line the filter may keep: through the block search when the
    matcher requires literals.  The common case -- a whole line waiting in
    the buffer -- is inlined here (one memchr, no call into the kernel's
@@ -565,17 +595,28 @@ static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
    unfiltered line's instructions. */
 static inline int lines_next(LinesIter *it, fm_line *ln) {
   fm_linereader *r = &it->r;
+  int rc;
   if (it->find != NULL)
     return fm_lines_next_hit(r, fm_litset_find, it->find, ln);
-  if (r->status == 0 && r->end > r->scan) {
-    const char *nl =
-        (const char *)memchr(r->buf + r->scan, '\n', r->end - r->scan);
-    if (nl != NULL) {
-      size_t at = (size_t)(nl - r->buf);
-      return give(r, ln, at, at + 1, 1);
+  if (r->status == 0) {
+    for (;;) {
+      if (it->nlmask != 0) {
+        size_t at = it->nlbase + (size_t)__builtin_ctzll(it->nlmask);
+        it->nlmask &= it->nlmask - 1;
+        return give(r, ln, at, at + 1, 1);
+      }
+      if (r->end < 64 || it->nlnext > r->end - 64) break;
+      it->nlbase = it->nlnext;
+      it->nlmask = nl_mask64(r->buf + it->nlbase);
+      it->nlnext += 64;
     }
   }
-  return fm_lines_next(r, ln);
+  /* the buffer's last bytes, a refill, the end: the kernel (which may move
+     the buffer: windows start again after the line it gives) */
+  rc = fm_lines_next(r, ln);
+  it->nlmask = 0;
+  it->nlnext = r->beg;
+  return rc;
 }
 
 /* The generic-for iterator: upvalue 1 is the LinesIter. */
