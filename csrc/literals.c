@@ -106,7 +106,19 @@ struct fm_ac {
      + cnum[k]) by byte cbyte[...], or row crow[k] - 1 of rows (dense) */
   uint32_t *cfirst, *cnode, *crow, *rows;
   uint8_t *cnum, *cbyte;
+  /* ... then packed so that a step reads one node record and one run of
+     edges (the scan is bound by load latency, not by instructions) */
+  struct acnode *node;
+  uint64_t *edge; /* child << 8 | byte, each node's run sorted by byte */
 };
+
+typedef struct acnode {
+  uint32_t first; /* its edges' run, or its dense row */
+  uint32_t fail, dict;
+  uint16_t num;  /* edges in the run */
+  uint8_t dense; /* first is a row of rows */
+  uint8_t out;   /* keys end here */
+} acnode;
 
 static uint64_t ac_hash(uint64_t v) { return v * 0x9E3779B97F4A7C15ull; }
 
@@ -138,6 +150,8 @@ void fm_ac_free(fm_ac *ac) {
   fm_free(ac->rows);
   fm_free(ac->cnum);
   fm_free(ac->cbyte);
+  fm_free(ac->node);
+  fm_free(ac->edge);
   fm_free(ac->fail);
   fm_free(ac->dict);
   fm_free(ac->ostart);
@@ -268,6 +282,27 @@ fm_ac *fm_ac_new(const char *const *keys, const size_t *lens, size_t n) {
     fm_free(ac->ekey);
     fm_free(ac->echild);
     ac->ekey = NULL, ac->echild = NULL;
+    /* pack */
+    ac->node = (acnode *)fm_malloc(nn * sizeof(acnode));
+    ac->edge = (uint64_t *)fm_malloc((e + 1) * sizeof(uint64_t));
+    if (ac->node == NULL || ac->edge == NULL) goto fail;
+    for (i = 0; i < e; i++)
+      ac->edge[i] = (uint64_t)ac->cnode[i] << 8 | ac->cbyte[i];
+    for (node = 0; node < nn; node++) {
+      acnode *q = &ac->node[node];
+      q->dense = ac->crow[node] != 0;
+      q->first = q->dense ? ac->crow[node] - 1 : ac->cfirst[node];
+      q->num = ac->cnum[node];
+      q->fail = ac->fail[node], q->dict = ac->dict[node];
+      q->out = ac->ocount[node] > 0;
+    }
+    fm_free(ac->cfirst);
+    fm_free(ac->cnode);
+    fm_free(ac->crow);
+    fm_free(ac->cnum);
+    fm_free(ac->cbyte);
+    ac->cfirst = ac->cnode = ac->crow = NULL;
+    ac->cnum = ac->cbyte = NULL;
   }
   fm_free(par);
   fm_free(first);
@@ -285,37 +320,41 @@ fail:
   return NULL;
 }
 
-/* The scan's goto: 0 when st has no child by c. */
-static inline uint32_t ac_go(const fm_ac *ac, uint32_t st, unsigned c) {
-  uint32_t k, e, m;
-  if (ac->crow[st] != 0) return ac->rows[(size_t)(ac->crow[st] - 1) * 256 + c];
-  e = ac->cfirst[st], m = ac->cnum[st];
-  for (k = 0; k < m; k++)
-    if (ac->cbyte[e + k] >= c) return ac->cbyte[e + k] == c ? ac->cnode[e + k] : 0;
+/* The scan's goto: 0 when q has no child by c. */
+static inline uint32_t ac_go(const fm_ac *ac, const acnode *q, unsigned c) {
+  const uint64_t *e;
+  uint32_t k;
+  if (q->dense) return ac->rows[(size_t)q->first * 256 + c];
+  e = ac->edge + q->first;
+  for (k = 0; k < q->num; k++) {
+    unsigned b = (unsigned)(e[k] & 0xFF);
+    if (b >= c) return b == c ? (uint32_t)(e[k] >> 8) : 0;
+  }
   return 0;
 }
 
 int fm_ac_scan(const fm_ac *ac, const char *s, size_t n, fm_achit hit,
                void *ud) {
   const unsigned char *u = (const unsigned char *)s;
+  const acnode *node = ac->node;
   uint32_t st = 0;
   size_t i;
   for (i = 0; i < n; i++) {
     unsigned c = fm_lower[u[i]];
     uint32_t d;
     for (;;) {
-      uint32_t g = st == 0 ? ac->root[c] : ac_go(ac, st, c);
+      uint32_t g = st == 0 ? ac->root[c] : ac_go(ac, &node[st], c);
       if (g != 0 || st == 0) {
         st = g;
         break;
       }
-      st = ac->fail[st];
+      st = node[st].fail;
     }
     if (st == 0) continue;
-    for (d = ac->ocount[st] > 0 ? st : ac->dict[st]; d != 0; d = ac->dict[d]) {
-      uint32_t j;
-      for (j = 0; j < ac->ocount[d]; j++) {
-        int rc = hit(ud, ac->out[ac->ostart[d] + j], i + 1);
+    for (d = node[st].out ? st : node[st].dict; d != 0; d = node[d].dict) {
+      uint32_t j, o = ac->ostart[d], m = ac->ocount[d];
+      for (j = 0; j < m; j++) {
+        int rc = hit(ud, ac->out[o + j], i + 1);
         if (rc != 0) return rc;
       }
     }
