@@ -208,6 +208,38 @@ describe("the block search (fm.lines / fm.count_lines with a filter)", function(
     assert.equal("", lits(fm.compile("a b c", "x")))
   end)
 
+  it("takes from a regex only literals that every match contains (random patterns, seed " .. SEED .. ")", function()
+    math.randomseed(SEED)
+    local atoms = { "a", "b", "ab", "A", "\\.", ".", "\\d", "\\w", "[ab]", "[^a]", "(a|b)", "(ab)",
+      "(?:ba)", "x", "\\\\", "\\x41", "\\Qa.b\\E", "^", "$", "\\b", "a{2}", "b{1,2}", "\\n", " ", "-",
+      "\\-", "[]a]", "[[:alpha:]]", "\\K", "(?=a)", "(?i)a", "\\p{L}", "\\N", "#", "\\e", "\\t", "]", "}" }
+    local quants = { "", "", "", "?", "*", "+", "{0,1}", "??", "*?", "+?", "?+", "{2}" }
+    local subjects = { "a", "b", "ab", "ba", "A", "AB", "xab", "a.b", "ab-", "a b", "\\", "aab", "abab",
+      "B.A", "x", "xx", "1a", "a1", "]a", "-ab" }
+    local checked = 0
+    for _ = 1, 4000 do
+      local t = {}
+      for i = 1, math.random(1, 5) do t[i] = atoms[math.random(#atoms)] .. quants[math.random(#quants)] end
+      local p = table.concat(t)
+      local flags = ({ "", "i", "m", "s", "U", "im" })[math.random(6)]
+      local ok, re = pcall(fm.compile, p, flags)
+      local lit = ok and fm._literals(re)[1]
+      if lit then
+        for _ = 1, 20 do
+          local u = {}
+          for i = 1, math.random(0, 6) do u[i] = subjects[math.random(#subjects)] end
+          local s = table.concat(u)
+          if re:test(s) then
+            checked = checked + 1
+            assert(fm.contains(s, lit[1], lit[2]), ("seed %d: %q (%q) matches %q without its literal %q"):format(
+              SEED, p, flags, s, lit[1]))
+          end
+        end
+      end
+    end
+    assert.is_true(checked > 1000)
+  end)
+
   it("takes threads = N only from count_lines, as an integer", function()
     local path = tmpfile("a\nb\n")
     assert.equal(2, fm.count_lines(path, { threads = 2 }))
