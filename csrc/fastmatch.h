@@ -318,6 +318,10 @@ size_t fm_wcset_size(const fm_wcset *set);
 /* The plans' required literals (fm_wc_literal) into out[0..cap): their
    number, or 0 when some plan has none, or there are more than cap. */
 size_t fm_wcset_literals(const fm_wcset *set, fm_literal *out, size_t cap);
+/* A set for another thread: it shares set's tables (which must outlive it
+   and stay unchanged) and has its own run state; free with fm_wcset_free.
+   NULL when out of memory. */
+fm_wcset *fm_wcset_thread_copy(const fm_wcset *set);
 void fm_wcset_free(fm_wcset *set);
 
 

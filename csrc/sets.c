@@ -79,6 +79,7 @@ struct fm_wcset {
   uint32_t *cand;
   size_t ncand;
   uint64_t *bits; /* one bit a plan, all zero between runs: sorts results */
+  const fm_wcset *owner; /* a thread copy: the set whose tables it shares */
 };
 
 static uint32_t hash32(uint32_t v) { return v * 0x9E3779B1u; }
@@ -163,9 +164,40 @@ static int trie_build(trie *t, const tkey *keys, size_t nk) {
   return 1;
 }
 
+/* Only the run state is a copy's own. */
+static void free_scratch(fm_wcset *set) {
+  fm_free(set->seen);
+  fm_free(set->res);
+  fm_free(set->cand);
+  fm_free(set->bits);
+}
+
+fm_wcset *fm_wcset_thread_copy(const fm_wcset *set) {
+  fm_wcset *c = fm_malloc(sizeof *c);
+  if (c == NULL) return NULL;
+  memcpy(c, set, sizeof *c);
+  c->owner = set;
+  c->gen = 0;
+  c->seen = fm_calloc(set->n + 1, sizeof(uint32_t));
+  c->res = fm_malloc((set->n + 1) * sizeof(size_t));
+  c->cand = fm_malloc((set->n + 1) * sizeof(uint32_t));
+  c->bits = fm_calloc(set->n / 64 + 1, sizeof(uint64_t));
+  if (!c->seen || !c->res || !c->cand || !c->bits) {
+    free_scratch(c);
+    fm_free(c);
+    return NULL;
+  }
+  return c;
+}
+
 void fm_wcset_free(fm_wcset *set) {
   size_t k;
   if (set == NULL) return;
+  if (set->owner != NULL) { /* a thread copy */
+    free_scratch(set);
+    fm_free(set);
+    return;
+  }
   for (k = 0; k < set->n; k++)
     fm_wc_free(set->plans[k]);
   fm_free(set->plans);
@@ -181,10 +213,7 @@ void fm_wcset_free(fm_wcset *set) {
   trie_free(&set->pre);
   trie_free(&set->suf);
   fm_free(set->always);
-  fm_free(set->seen);
-  fm_free(set->res);
-  fm_free(set->cand);
-  fm_free(set->bits);
+  free_scratch(set);
   fm_ac_free(set->ac);
   fm_free(set->kinfo);
   fm_free(set);
@@ -677,15 +706,44 @@ static int set_testfn(fm_matcher *m, const char *s, size_t n) {
 
 /* The line filter's extras: the plans' required literals when every plan
    has one and there are few (the block search's multi-literal loop; a big
-   set is faster line by line through its own gram index).  A run keeps
-   scratch state in the set, so no thread copies: count_lines stays on one
-   thread. */
+   set is faster line by line through its own gram index); and thread
+   copies, which share the set's tables and keep their own run state. */
 static size_t set_literals(fm_matcher *m, const fm_literal **lits) {
   set_ud *u = (set_ud *)m;
   *lits = u->lits;
   return u->nlits;
 }
-static const fm_matcher_ops set_ops = {set_literals, NULL, NULL};
+
+typedef struct set_copy {
+  fm_matcher base;
+  fm_wcset *set;
+} set_copy;
+
+static int set_copy_testfn(fm_matcher *m, const char *s, size_t n) {
+  return (int)fm_wcset_run(((set_copy *)m)->set, s, n, FM_SET_ANY);
+}
+
+static fm_matcher *set_thread_copy(fm_matcher *m) {
+  set_copy *c = fm_calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->set = fm_wcset_thread_copy(((set_ud *)m)->set);
+  if (c->set == NULL) {
+    fm_free(c);
+    return NULL;
+  }
+  c->base.test = set_copy_testfn;
+  return &c->base;
+}
+
+static void set_thread_drop(fm_matcher *m, fm_matcher *copy) {
+  (void)m;
+  if (copy == NULL) return;
+  fm_wcset_free(((set_copy *)copy)->set);
+  fm_free(copy);
+}
+
+static const fm_matcher_ops set_ops = {set_literals, set_thread_copy,
+                                       set_thread_drop};
 
 /* Methods are closures whose upvalue 1 is their class's metatable: checking
    self is then one rawequal, no registry lookup (this is the hot path of
