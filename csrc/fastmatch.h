@@ -156,10 +156,12 @@ int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
 /* Number of '\n' bytes in s[0..n) (SIMD where available). */
 size_t fm_count_nl(const char *s, size_t n);
 
-/* A compiled multi-literal searcher over a list of fm_literal (copied):
-   fm_litset_find is an fm_findfn (ud = the set) giving the first offset at
-   which some literal occurs.  NULL when out of memory or n == 0, or when a
-   literal is empty. */
+/* A compiled multi-literal searcher over up to 64 fm_literal (copied):
+   fm_litset_find is an fm_findfn (ud = the set) giving the start of an
+   occurrence of one of them such that no occurrence ends before it does
+   (for up to 8 literals, searched one by one, the first by start; beyond,
+   an Aho-Corasick automaton's first).  NULL when out of memory, for none
+   or more than 64, or when a literal is empty. */
 typedef struct fm_litset fm_litset;
 fm_litset *fm_litset_new(const fm_literal *lits, size_t n);
 size_t fm_litset_find(const void *set, const char *hay, size_t n);

@@ -8,22 +8,33 @@
 ** One literal is one call of search.c's kernels (memchr/memmem, or the
 ** SIMD caseless search).  A few literals are searched one after another,
 ** each only before the best hit so far, so the cost is at most one pass
-** per literal over the part of the haystack before the first hit; for
-** more than FM_LITSET_MAX literals that loses to the per-line test, and
-** fm_litset_new declines.
+** per literal over the part of the haystack before the first hit; more
+** (up to FM_LITSET_MAX) go through the Aho-Corasick automaton below, one
+** pass for all.  For more still the matcher's own per-line test (a set's
+** gram index) wins, and fm_litset_new declines.
 */
 #include <stdint.h>
 #include <string.h>
 
 #include "fastmatch.h"
 
-#define FM_LITSET_MAX 8
+#define FM_LITSET_LOOP 8 /* up to this many: one search each */
+#define FM_LITSET_MAX 64 /* up to this many: the automaton below */
 
 struct fm_litset {
   size_t n;
-  fm_literal lit[FM_LITSET_MAX];
+  fm_literal *lit;
   char *bytes; /* the literals' bytes, owned */
+  fm_ac *ac;   /* more than FM_LITSET_LOOP literals */
 };
+
+void fm_litset_free(fm_litset *set) {
+  if (set == NULL) return;
+  fm_free(set->lit);
+  fm_free(set->bytes);
+  fm_ac_free(set->ac);
+  fm_free(set);
+}
 
 fm_litset *fm_litset_new(const fm_literal *lits, size_t n) {
   fm_litset *set;
@@ -36,8 +47,9 @@ fm_litset *fm_litset_new(const fm_literal *lits, size_t n) {
   set = (fm_litset *)fm_calloc(1, sizeof *set);
   if (set == NULL) return NULL;
   set->bytes = (char *)fm_malloc(total);
-  if (set->bytes == NULL) {
-    fm_free(set);
+  set->lit = (fm_literal *)fm_malloc(n * sizeof(fm_literal));
+  if (set->bytes == NULL || set->lit == NULL) {
+    fm_litset_free(set);
     return NULL;
   }
   set->n = n;
@@ -48,13 +60,18 @@ fm_litset *fm_litset_new(const fm_literal *lits, size_t n) {
     set->lit[k].caseless = lits[k].caseless;
     off += lits[k].n;
   }
+  if (n > FM_LITSET_LOOP) {
+    const char *keys[FM_LITSET_MAX];
+    size_t lens[FM_LITSET_MAX];
+    for (k = 0; k < n; k++)
+      keys[k] = set->lit[k].s, lens[k] = set->lit[k].n;
+    set->ac = fm_ac_new(keys, lens, n);
+    if (set->ac == NULL) {
+      fm_litset_free(set);
+      return NULL;
+    }
+  }
   return set;
-}
-
-void fm_litset_free(fm_litset *set) {
-  if (set == NULL) return;
-  fm_free(set->bytes);
-  fm_free(set);
 }
 
 static size_t find_one(const fm_literal *l, const char *hay, size_t n) {
@@ -62,9 +79,32 @@ static size_t find_one(const fm_literal *l, const char *hay, size_t n) {
                      : fm_search(hay, n, l->s, l->n);
 }
 
+/* The automaton's first occurrence that is one: a cased literal's bytes
+   are compared as they are.  Occurrences come in order of their end, so
+   no literal lies wholly before the one found. */
+typedef struct acfind {
+  const fm_litset *set;
+  const char *hay;
+  size_t at;
+} acfind;
+
+static int acfind_hit(void *ud, uint32_t key, size_t end) {
+  acfind *f = (acfind *)ud;
+  const fm_literal *l = &f->set->lit[key];
+  if (!l->caseless && memcmp(f->hay + end - l->n, l->s, l->n) != 0) return 0;
+  f->at = end - l->n;
+  return 1;
+}
+
 size_t fm_litset_find(const void *ud, const char *hay, size_t n) {
   const fm_litset *set = (const fm_litset *)ud;
   size_t k, best = FM_NOTFOUND, lim = n;
+  if (set->ac != NULL) {
+    acfind f;
+    f.set = set, f.hay = hay, f.at = FM_NOTFOUND;
+    fm_ac_scan(set->ac, hay, n, acfind_hit, &f);
+    return f.at;
+  }
   for (k = 0; k < set->n; k++) {
     /* a hit must start before the best one: search hay[0, best + len) */
     size_t at = find_one(&set->lit[k], hay, lim);

@@ -692,7 +692,7 @@ size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode) {
 /* ---------------------------------------------------------------------
 ** Lua binding: fm.set
 ** ------------------------------------------------------------------- */
-#define SET_LITS 8 /* literals literals.c's loop takes (FM_LITSET_MAX) */
+#define SET_LITS 64 /* literals the block search takes (FM_LITSET_MAX) */
 typedef struct set_ud {
   fm_matcher base;
   fm_wcset *set;

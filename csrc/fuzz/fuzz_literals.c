@@ -89,23 +89,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int empty = 0;
     for (k = 0; k < nk; k++)
       empty |= lens[k] == 0;
-    if (!empty && nk <= 8) {
+    if (!empty) {
       fm_litset *set = fm_litset_new(lits, nk);
-      size_t best = FM_NOTFOUND, at;
+      size_t best = FM_NOTFOUND, at, firstend = FM_NOTFOUND;
+      int ok = 0;
       if (set == NULL) abort();
-      for (i = 0; i < hn && best == FM_NOTFOUND; i++)
+      for (i = 0; i < hn; i++)
         for (k = 0; k < nk; k++) {
           const fm_literal *l = &lits[k];
           if (l->n <= hn - i &&
               (l->caseless ? fm_iequal(hay + i, l->s, l->n)
                            : memcmp(hay + i, l->s, l->n) == 0)) {
-            best = i;
-            break;
+            if (best == FM_NOTFOUND) best = i;
+            if (firstend == FM_NOTFOUND || i + l->n < firstend)
+              firstend = i + l->n;
           }
         }
       at = fm_litset_find(set, hay, hn);
-      if (at != best) {
-        fprintf(stderr, "litset: %zu, naive %zu\n", at, best);
+      if (nk <= 8) /* one search a literal: the first by start */
+        ok = at == best;
+      else if (at == FM_NOTFOUND) /* the automaton: an occurrence ending */
+        ok = best == FM_NOTFOUND;  /* first */
+      else
+        for (k = 0; k < nk; k++) {
+          const fm_literal *l = &lits[k];
+          if (at + l->n == firstend && l->n <= hn - at &&
+              (l->caseless ? fm_iequal(hay + at, l->s, l->n)
+                           : memcmp(hay + at, l->s, l->n) == 0))
+            ok = 1;
+        }
+      if (!ok) {
+        fprintf(stderr, "litset (%zu literals): %zu, first start %zu, first end %zu\n",
+                nk, at, best, firstend);
         abort();
       }
       fm_litset_free(set);
