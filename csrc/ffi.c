@@ -86,9 +86,13 @@ int fm_ffi_mtest(void *ud, const char *s, size_t n) {
    core._ffi_id to know that ffi.load found the copy Lua loaded. */
 const void *fm_ffi_id(void) { return &rx_tag_fm; }
 
-/* core._ffi_cached(pattern [, opts]) -> the object the cache holds for
-   (pattern, opts), or nil; counts nothing, compiles nothing */
+/* core._ffi_cached(pattern [, opts [, maxcap]]) -> the object the cache
+   holds for (pattern, opts), or nil; also nil for an object fm_ffi_exec
+   would send back (a 'u' pattern, more than maxcap groups).  Counts
+   nothing, compiles nothing. */
 static int l_ffi_cached(lua_State *L) {
+  lua_Integer maxcap = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+  fm_regex *r;
   int t;
   if (lua_type(L, 1) != LUA_TSTRING) return 0;
   if (lua_isnoneornil(L, 2))
@@ -101,7 +105,8 @@ static int l_ffi_cached(lua_State *L) {
   lua_pushvalue(L, 1);
   t = lua_rawget(L, -2);
   if (t != LUA_TUSERDATA) return 0;
-  if (!((fm_regex *)lua_touserdata(L, -1))->incache) return 0;
+  r = (fm_regex *)lua_touserdata(L, -1);
+  if (!r->incache || r->prevalidate || (lua_Integer)r->ncap > maxcap) return 0;
   return 1;
 }
 
