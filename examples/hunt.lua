@@ -175,7 +175,7 @@ function H.rule_fields(rule)
       local okl, lyaml = pcall(require, "lyaml")
       local f = okl and io.open(rule.path)
       if f then
-        local okd, doc = pcall(lyaml.load, f:read("a"))
+        local okd, doc = pcall(lyaml.load, f:read("*a"))
         f:close()
         det = okd and type(doc) == "table" and doc.detection or nil
       end
@@ -201,7 +201,9 @@ local function jstr(s)
   return '"' .. tostring(s):gsub('[%c"\\]', function(c) return JESC[c] or ("\\u%04x"):format(c:byte()) end) .. '"'
 end
 local function jnum_or_str(v)
-  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
+    return ("%d"):format(v)
+  end
   if v == nil then return "null" end
   return jstr(v)
 end
@@ -231,7 +233,9 @@ end
 -- The record of one hit.
 -- JSON numbers come back as floats: 4688.0 is shown as 4688
 local function norm(v)
-  if math.type(v) == "float" then return math.tointeger(v) or v end
+  if type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
+    return math.floor(v)  -- an integer where the Lua has them
+  end
   return v
 end
 -- The event's value of a rule's field: under its own name, or under the

@@ -209,7 +209,7 @@ function R.stream(n)
   end
   if not stream_info[path] then
     local f = assert(io.open(meta))
-    stream_info[path] = assert(B.deserialize(f:read("a")))
+    stream_info[path] = assert(B.deserialize(f:read("*a")))
     f:close()
   end
   return path, stream_info[path]

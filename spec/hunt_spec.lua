@@ -2,12 +2,13 @@
 -- must and must not fire, the timeline checked line by line in both
 -- formats; --min-level; an unreadable input; a bad JSON line.
 local B = require "fastmatch.bench"
+local C = require "spec.compat"
 
 local src = debug.getinfo(1, "S").source:match("^@(.*)$")
 local root = src:match("^(.*)/spec/[^/]*$") or "."
 if root:sub(1, 1) ~= "/" then -- the child runs from another directory
   local p = io.popen("pwd")
-  root = p:read("l") .. "/" .. root
+  root = p:read("*l") .. "/" .. root
   p:close()
 end
 local HUNT = root .. "/examples/hunt.lua"
@@ -114,7 +115,7 @@ local function write(p, text)
 end
 local function read(p)
   local f = assert(io.open(p, "rb"))
-  local t = f:read("a")
+  local t = f:read("*a")
   f:close()
   return t
 end
@@ -128,10 +129,10 @@ end
 -- -> stdout, stderr, exit code
 local function hunt(args)
   local out, errf = path("stdout"), path("stderr")
-  local cmd = ("cd / && env LUA_PATH_5_4=%s LUA_CPATH_5_4=%s %s %s --rules %s %s >%s 2>%s"):format(
-    B.shq(package.path), B.shq(package.cpath), B.shq(B.lua()), B.shq(HUNT), B.shq(path("rules")),
-    args, B.shq(out), B.shq(errf))
-  local _, _, code = os.execute(cmd)
+  local cmd = ("cd / && env %s=%s %s=%s %s %s --rules %s %s >%s 2>%s"):format(
+    B.path_var, B.shq(package.path), B.cpath_var, B.shq(package.cpath), B.shq(B.lua()), B.shq(HUNT),
+    B.shq(path("rules")), args, B.shq(out), B.shq(errf))
+  local _, _, code = C.sh(cmd)  -- the exit status on every Lua (5.1's os.execute has none)
   return read(out), read(errf), code
 end
 

@@ -19,6 +19,22 @@ local logsource = require "fastmatch.sigma.logsource"
 local event = require "fastmatch.sigma.event"
 local rule_mod = require "fastmatch.sigma.rule"
 
+-- A rule's gates are bits of a small mask (rule.GATES of them, at most 4):
+-- BOR[a * 16 + b] is a | b, a table lookup where Lua 5.1/5.2/LuaJIT have no
+-- bitwise operators (the same code on every version).
+local BOR = {}
+for a = 0, 15 do
+  for b = 0, 15 do
+    local r, bit = 0, 1
+    for _ = 1, 4 do
+      if a % (2 * bit) >= bit or b % (2 * bit) >= bit then r = r + bit end
+      bit = bit * 2
+    end
+    BOR[a * 16 + b] = r
+  end
+end
+assert(rule_mod.GATES <= 4)
+
 local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
 
 local M = {}
@@ -69,7 +85,7 @@ function M.engine(opts)
   if type(mapping) == "string" then
     local f, err = io.open(mapping)
     if not f then return nil, err end
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     local ok, t = pcall(lyaml().load, s)
     if not ok or type(t) ~= "table" then return nil, mapping .. ": not a logsource mapping (" .. tostring(t) .. ")" end
@@ -183,7 +199,7 @@ function Engine:load(path)
       skipped[#skipped + 1] = s
       self.skipped[#self.skipped + 1] = s
     else
-      local s = fh:read("a")
+      local s = fh:read("*a")
       fh:close()
       local k, sk = self:add(s, file)
       n = n + k
@@ -219,7 +235,7 @@ local function build(eng)
         local t = e.trig[i]
         local at = e.seen[i][rule]
         if at then
-          t[at + 1] = t[at + 1] | gate
+          t[at + 1] = BOR[t[at + 1] * 16 + gate]
         else
           e.seen[i][rule] = #t + 1
           t[#t + 1], t[#t + 2] = rule, gate
@@ -269,7 +285,7 @@ local function build(eng)
           end)
           -- two gates: a rule is a candidate once both have a hit
           for k = 1, math.min(GATES, #order) do
-            for _, it in ipairs(order[k].cover) do gate[it] = (gate[it] or 0) | (1 << (k - 1)) end
+            for _, it in ipairs(order[k].cover) do gate[it] = BOR[(gate[it] or 0) * 16 + 2 ^ (k - 1)] end
           end
         end
       end
@@ -505,7 +521,7 @@ local function probe(e, s, m, name, cands, nc)
         for j = 1, #t, 2 do
           local r = t[j]
           local old = cands[r] or 0
-          local now = old | t[j + 1]
+          local now = BOR[old * 16 + t[j + 1]]
           if now ~= old then
             cands[r] = now
             if now == r.full then nc = nc + 1; cands[nc] = r end
@@ -528,7 +544,7 @@ local function probe(e, s, m, name, cands, nc)
         for j = 1, #t, 2 do
           local r = t[j]
           local old = cands[r] or 0
-          local now = old | t[j + 1]
+          local now = BOR[old * 16 + t[j + 1]]
           if now ~= old then
             cands[r] = now
             if now == r.full then nc = nc + 1; cands[nc] = r end

@@ -71,7 +71,10 @@ function M.parse(src, names)
       local n
       if t == "all" then n = "all"
       elseif t == "any" then n = 1
-      else n = math.tointeger(tonumber(t)) end
+      else
+        n = tonumber(t)
+        if n and n ~= math.floor(n) then n = nil end
+      end
       if not n or (n ~= "all" and n < 1) then fail("bad quantifier '" .. raw .. "'") end
       pos = pos + 2
       local _, target = peek()

@@ -5,10 +5,19 @@
 -- flat event's own fields, Event.EventData, Event.UserData.<any>, Event.System
 -- (with `#attributes` as <element>_<attribute>, e.g. Provider_Name).
 
-local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
-local mtype, tointeger = math.type, math.tointeger
+local type, pairs, ipairs, tostring, floor = type, pairs, ipairs, tostring, math.floor
 
 local M = {}
+
+-- A number as a rule or an event writes it: integral values as decimal
+-- digits (JSON numbers arrive as floats: 4688 must read "4688"), others as
+-- tostring has them.  Arithmetic only, so that it means the same on Lua
+-- 5.1-5.4 and LuaJIT (no math.type / math.tointeger before 5.3).
+local function number_text(v)
+  if v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
+  return tostring(v)
+end
+M.number_text = number_text
 
 -- number -> text, remembered: events repeat their numbers (EventID, Level,
 -- Version...); emptied when it grows, so varying ones (record ids) cannot fill it
@@ -20,9 +29,7 @@ local function text(v)
   if t == "number" then
     local s = numtext[v]
     if s then return s end
-    -- JSON numbers come as floats: 4688 must read "4688", as the rule wrote it
-    local i = mtype(v) == "float" and tointeger(v) or nil
-    s = i and ("%d"):format(i) or tostring(v)
+    s = number_text(v)
     if v == v then  -- not NaN
       if nnum >= 4096 then numtext, nnum = {}, 0 end
       numtext[v], nnum = s, nnum + 1

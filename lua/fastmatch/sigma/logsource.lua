@@ -8,6 +8,9 @@
 -- each an AND of field conditions plus renames; a rule applies under any of
 -- them (process_creation is Sysmon 1 or Security 4688).
 
+local event = require "fastmatch.sigma.event"
+local unpack = table.unpack or unpack
+
 local M = {}
 
 -- The facts of SigmaHQ's tests/thor.yml for Windows (its revision in
@@ -105,9 +108,7 @@ local lower = string.lower
 
 -- Text of a condition value as events carry it (numbers as decimal text).
 local function text(v)
-  if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and v < 2^53 then
-    return ("%d"):format(v)
-  end
+  if type(v) == "number" then return event.number_text(v) end
   return tostring(v)
 end
 M.text = text
@@ -157,7 +158,7 @@ end
 local function variant_key(conds, rename)
   local parts = {}
   for _, c in ipairs(conds) do
-    local vals = { table.unpack(c.values) }
+    local vals = { unpack(c.values) }
     table.sort(vals)
     parts[#parts + 1] = c.field .. "=" .. table.concat(vals, "|")
   end
@@ -184,7 +185,9 @@ function M.resolver(mapping)
   local cache = {}
   return function(ls)
     ls = ls or {}
-    local ck = ("%s/%s/%s"):format(ls.category or "", ls.product or "", ls.service or "")
+    -- tostring: a malformed rule may hold a table here (5.1's format wants strings)
+    local ck = ("%s/%s/%s"):format(tostring(ls.category or ""), tostring(ls.product or ""),
+                                   tostring(ls.service or ""))
     local hit = cache[ck]
     if hit ~= nil then return hit or nil end
     local alts, common, ok = {}, { conds = {}, rename = {} }, true

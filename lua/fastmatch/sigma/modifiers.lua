@@ -15,6 +15,12 @@
 -- the literal bytes only and wildcards keep their meaning through them.
 
 local fm = require "fastmatch"
+local event = require "fastmatch.sigma.event"
+
+-- Arithmetic instead of bitwise operators and utf8.*, so that the stages
+-- load on Lua 5.1-5.4 and LuaJIT alike.
+local floor = math.floor
+local unpack = table.unpack or unpack
 
 local M = {}
 
@@ -205,7 +211,7 @@ local function b64(s)
     local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local q = {}
     for k = 1, 4 do
-      local idx = (n >> (6 * (4 - k))) & 63
+      local idx = floor(n / 64 ^ (4 - k)) % 64
       q[k] = b64chars:sub(idx + 1, idx + 1)
     end
     if not b then q[3], q[4] = "=", "=" elseif not c then q[4] = "=" end
@@ -215,25 +221,39 @@ local function b64(s)
 end
 M.b64 = b64
 
+-- The code point at s[i] and its length; a byte that does not start a valid
+-- UTF-8 sequence (overlong, surrogate, past U+10FFFF, truncated) is itself.
+local function u8decode(s, i)
+  local c = s:byte(i)
+  local n, min, cp
+  if c < 0x80 then return c, 1
+  elseif c >= 0xC2 and c <= 0xDF then n, min, cp = 1, 0x80, c - 0xC0
+  elseif c >= 0xE0 and c <= 0xEF then n, min, cp = 2, 0x800, c - 0xE0
+  elseif c >= 0xF0 and c <= 0xF4 then n, min, cp = 3, 0x10000, c - 0xF0
+  else return c, 1 end
+  for k = 1, n do
+    local d = s:byte(i + k)
+    if not d or d < 0x80 or d > 0xBF then return c, 1 end
+    cp = cp * 64 + (d - 0x80)
+  end
+  if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then return c, 1 end
+  return cp, n + 1
+end
+
 -- UTF-8 -> UTF-16 code units; invalid bytes pass as themselves (U+00xx).
 local function utf16(s, big)
   local out = {}
   local function unit(u)
-    if big then out[#out + 1] = string.char(u >> 8, u & 255)
-    else out[#out + 1] = string.char(u & 255, u >> 8) end
+    local hi, lo = floor(u / 256), u % 256
+    if big then out[#out + 1] = string.char(hi, lo)
+    else out[#out + 1] = string.char(lo, hi) end
   end
   local i, n = 1, #s
   while i <= n do
-    local ok, cp = pcall(utf8.codepoint, s, i)
-    local len
-    if ok then
-      len = #utf8.char(cp)
-    else
-      cp, len = s:byte(i), 1
-    end
+    local cp, len = u8decode(s, i)
     if cp >= 0x10000 then
       cp = cp - 0x10000
-      unit(0xD800 + (cp >> 10)); unit(0xDC00 + (cp & 0x3FF))
+      unit(0xD800 + floor(cp / 1024)); unit(0xDC00 + cp % 1024)
     else
       unit(cp)
     end
@@ -251,7 +271,7 @@ local function per_literal(parts, f)
     local nx = {}
     for _, o in ipairs(outs) do
       for _, c in ipairs(choices) do
-        local r = { table.unpack(o) }
+        local r = { unpack(o) }
         for _, x in ipairs(c) do r[#r + 1] = x end
         nx[#nx + 1] = r
       end
@@ -273,7 +293,7 @@ end
 -- windash: a dash or slash that starts an option (after a non-word character,
 -- before a word character) may be any of Windows' option dashes (pySigma's
 -- `\B[-/]\b`); every combination is an alternative.
-local DASHES = { "-", "/", "\u{2013}", "\u{2014}", "\u{2015}" }
+local DASHES = { "-", "/", "\226\128\147", "\226\128\148", "\226\128\149" } -- U+2013..2015
 local function windash(s)
   local pos = {}
   local i = 1
@@ -318,7 +338,7 @@ local function parse_ipv6(s)
   if tail4 then
     local v = parse_ipv4(tail4)
     if not v then return nil end
-    s = s:sub(1, #s - #tail4) .. ("%x:%x"):format(v >> 16, v & 0xFFFF)
+    s = s:sub(1, #s - #tail4) .. ("%x:%x"):format(floor(v / 65536), v % 65536)
   end
   local head, rest = s:match("^(.-)::(.*)$")
   local function groups(t)
@@ -352,8 +372,10 @@ local function cidr_spec(v)
   if v4 then
     bits = tonumber(bits) or 32
     if bits > 32 then return nil, "cidr: bad prefix '" .. tostring(v) .. "'" end
-    local mask = bits == 0 and 0 or ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF)
-    return { kind = "cidr", v = 4, net = v4 & mask, mask = mask }
+    -- the network as its top `bits` bits: an address is in it when its own
+    -- top bits (the address divided by 2^(32 - bits), rounded down) agree
+    local unit = 2 ^ (32 - bits)
+    return { kind = "cidr", v = 4, net = floor(v4 / unit), unit = unit }
   end
   local v6 = parse_ipv6(addr)
   if v6 then
@@ -367,7 +389,7 @@ end
 function M.cidr_test(spec, s)
   if spec.v == 4 then
     local a = parse_ipv4(s)
-    return a ~= nil and (a & spec.mask) == spec.net
+    return a ~= nil and floor(a / spec.unit) == spec.net
   end
   local a = parse_ipv6(s)
   if not a then return false end
@@ -375,8 +397,8 @@ function M.cidr_test(spec, s)
   for g = 1, 8 do
     if bits <= 0 then return true end
     local take = bits >= 16 and 16 or bits
-    local mask = (0xFFFF << (16 - take)) & 0xFFFF
-    if (a[g] & mask) ~= (spec.net[g] & mask) then return false end
+    local unit = 2 ^ (16 - take)  -- compare the group's top `take` bits
+    if floor(a[g] / unit) ~= floor(spec.net[g] / unit) then return false end
     bits = bits - take
   end
   return true
@@ -406,9 +428,7 @@ end
 
 -- Text of a YAML scalar as an event would carry it.
 local function scalar_text(v)
-  if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and v < 2^53 then
-    return ("%d"):format(v)
-  end
+  if type(v) == "number" then return event.number_text(v) end
   return tostring(v)
 end
 M.scalar_text = scalar_text
@@ -479,13 +499,13 @@ function M.value(v, mods, set, null, opts)
             local nx = {}
             for _, o in ipairs(list) do
               if vals == nil then
-                local r = { table.unpack(o) }
+                local r = { unpack(o) }
                 if seg ~= "" then r[#r + 1] = seg end
                 r[#r + 1] = STAR
                 nx[#nx + 1] = r
               else
                 for _, pv in ipairs(vals) do
-                  local r = { table.unpack(o) }
+                  local r = { unpack(o) }
                   if seg ~= "" then r[#r + 1] = seg end
                   for _, x in ipairs(parse(scalar_text(pv))) do r[#r + 1] = x end
                   nx[#nx + 1] = r
@@ -513,7 +533,7 @@ function M.value(v, mods, set, null, opts)
       each(function(p)
         local big = m == "utf16be"
         local r = map_literals(p, function(x) return utf16(x, big) end)
-        if m == "utf16" then table.insert(r, 1, "\xFF\xFE") end
+        if m == "utf16" then table.insert(r, 1, "\255\254") end
         return { r }
       end)
     elseif m == "base64" then
@@ -551,13 +571,13 @@ function M.value(v, mods, set, null, opts)
       end)
     elseif m == "startswith" then
       each(function(p)
-        local r = { table.unpack(p) }
+        local r = { unpack(p) }
         r[#r + 1] = STAR
         return { r }
       end)
     elseif m == "endswith" then
       each(function(p)
-        local r = { STAR, table.unpack(p) }
+        local r = { STAR, unpack(p) }
         return { r }
       end)
     end

@@ -9,6 +9,7 @@
 
 local condition = require "fastmatch.sigma.condition"
 local modifiers = require "fastmatch.sigma.modifiers"
+local unpack = table.unpack or unpack
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 
@@ -46,7 +47,7 @@ local function compile_item(eng, key, v, null)
         if item.keyword then
           -- a keyword is searched in any value of the event, as full-text search does
           alt.pattern = "*" .. alt.pattern .. "*"
-          alt.parts = { modifiers.STAR, table.unpack(alt.parts) }
+          alt.parts = { modifiers.STAR, unpack(alt.parts) }
           alt.parts[#alt.parts + 1] = modifiers.STAR
         end
       else
@@ -328,6 +329,12 @@ function M.compile(eng, doc, path, null)
   table.sort(names)
   local tree, err = condition.parse(cond, names)
   if not tree then return nil, err end
+  if type(doc.logsource) == "table" then
+    for _, k in ipairs { "category", "product", "service" } do
+      local v = doc.logsource[k]
+      if v ~= nil and type(v) ~= "string" then return nil, "logsource." .. k .. " is not a string" end
+    end
+  end
   local rule = {
     id = doc.id, title = doc.title, level = doc.level, status = doc.status,
     tags = type(doc.tags) == "table" and doc.tags or {}, path = path,
@@ -375,7 +382,8 @@ function M.compile(eng, doc, path, null)
   -- the rule to fire. The index makes one of them the rule's gate (see build).
   rule.reqs = condition.requirements(tree, function(nm) return sel_reqs(nodes[nm]) end, item_weight)
   if #rule.reqs == 0 then rule.always = true end
-  rule.full = (1 << math.min(GATES, #rule.reqs)) - 1
+  rule.full = 2 ^ math.min(GATES, #rule.reqs) - 1
+  rule.full = math.floor(rule.full)  -- an integer where the Lua has them
   return rule
 end
 
