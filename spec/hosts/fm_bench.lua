@@ -3,6 +3,7 @@
 -- combined-log lines.  examples/bench_hosts.lua starts nginx and asks
 -- /bench; the answer is one "key value" line per figure.
 local fm = require "fastmatch"
+local F = require "fastmatch.ffi" -- the FFI path (active under LuaJIT) and the C API functions
 
 local M = {}
 
@@ -92,27 +93,36 @@ function M.run(quick)
   put("jit", jit.version)
   put("ngx_lua", ngx.config.ngx_lua_version)
   put("nginx", ngx.config.nginx_version)
+  put("ffi", F.active and "active" or ("off (" .. tostring(F.reason) .. ")"))
+  -- the C API path beside the FFI one (the same as fm.* when it is off)
+  local cfind, cmatch = F.c.find or find, F.c.match or match
+  local cset_test = F.c.set_test or function(st, s) return st:test(s) end
 
   local function loop(f) return function() local c = 0 for i = 1, N do if f(L[i]) then c = c + 1 end end return c end end
   local groups = {
     { "status find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_STATUS) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_status:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_STATUS) end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_STATUS, "jo") end) } } },
     { "literal find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_LIT) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_lit:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_LIT) end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_LIT, "jo") end) } } },
     { "request match", {
       { name = "fm.match", fn = loop(function(s) return match(s, P_MATCH) end) },
       { name = "fm.compile:match", fn = loop(function(s) return rx_match:match(s) end) },
+      { name = "fm.match C API", fn = loop(function(s) return cmatch(s, P_MATCH) end) },
       { name = "ngx.re.match jo", fn = loop(function(s) return re_match(s, P_MATCH, "jo") end) } } },
     { "request find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_FIND) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_find:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_FIND) end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_FIND, "jo") end) } } },
     { "wildcard set", {
       { name = "fm.set:test", fn = loop(function(s) return set:test(s) end) },
+      { name = "fm.set:test C API", fn = loop(function(s) return cset_test(set, s) end) },
       { name = "ngx.re.find joi loop", fn = loop(function(s)
           for k = 1, #rxs do if re_find(s, rxs[k], "joi") then return true end end
           return false
