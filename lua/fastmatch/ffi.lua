@@ -214,6 +214,7 @@ function M.install(fm, core)
     return c_index(self, k)
   end
 
+  M.lib = lib -- the entry points (bench_hosts times fm_ffi_exec alone)
   M.active, M.reason = true, nil
   return true
 end
