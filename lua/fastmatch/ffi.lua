@@ -20,7 +20,7 @@
 -- exports the entry points; FM_NO_FFI=1 in the environment keeps the C API
 -- path (for comparisons).  The table returned says whether it is active and
 -- why not, and keeps the C functions (spec/ffi_spec.lua compares the two).
-local M = { active = false, reason = "not installed", c = {} }
+local M = { active = false, reason = "not LuaJIT (init.lua installs it under LuaJIT only)", c = {} }
 
 local OVN = 32 -- offset pairs the FFI path returns: patterns with up to 31 groups
 local UNSET = 2 ^ 53 -- an offset above this is PCRE2_UNSET (SIZE_MAX)
