@@ -35,41 +35,56 @@
 /* The declarations ffi.lua gives ffi.cdef (kept here, beside the code). */
 FM_FFI_API int fm_ffi_exec(void *ud, const char *s, size_t n, size_t off,
                            size_t *ov, int ovn);
+FM_FFI_API int fm_ffi_oexec(void *ud, const char *s, size_t n, size_t off,
+                            size_t *ov, int ovn);
 FM_FFI_API int fm_ffi_mtest(void *ud, const char *s, size_t n);
 FM_FFI_API const void *fm_ffi_id(void);
 
-/* One match of a cached fm object (ud: the userdata's payload, which
-   LuaJIT passes for a userdata argument) at byte offset off <= n.
-   Returns ncap + 1 on a match with the first min(ncap + 1, ovn) offset
-   pairs copied to ov (PCRE2_UNSET, i.e. SIZE_MAX, for an unset group), 0
-   on no match, an FM_E* code on an engine error (the caller re-runs the
-   call on the C API path, which raises), or FM_FFI_FALLBACK.  With ov
-   non-NULL, an object with more than ovn - 1 groups is a fallback, checked
-   before anything is counted.  A hit is counted and the LRU list touched
-   exactly as a cached fm.find does, except on an error (the C API path
+/* One match of fm object ud (the userdata's payload, which LuaJIT passes
+   for a userdata argument) at byte offset off <= n.  Returns ncap + 1 on a
+   match with the first ncap + 1 offset pairs copied to ov (PCRE2_UNSET,
+   i.e. SIZE_MAX, for an unset group), 0 on no match, an FM_E* code on an
+   engine error (the caller re-runs the call on the C API path, which
+   raises), or FM_FFI_FALLBACK: the object was closed, checks UTF-8 ('u'),
+   or (ov non-NULL) has ovn groups or more.  With cached, the object must
+   still be in the cache, and a hit is counted and the LRU list touched
+   exactly as a cached fm.find does (except on an error: the C API path
    counts that call again). */
-int fm_ffi_exec(void *ud, const char *s, size_t n, size_t off, size_t *ov,
-                int ovn) {
+static int ffi_match(void *ud, const char *s, size_t n, size_t off, size_t *ov,
+                     int ovn, int cached) {
   fm_regex *r = (fm_regex *)ud;
-  rx_state *st;
   int rc;
-  if (r == NULL || r->tag != &rx_tag_fm || r->code == NULL || !r->incache ||
-      r->prevalidate || off > n)
+  if (r == NULL || r->tag != &rx_tag_fm || r->code == NULL ||
+      (cached && !r->incache) || r->prevalidate || off > n)
     return FM_FFI_FALLBACK;
   if (ov != NULL && (ovn < 1 || r->ncap >= (uint32_t)ovn))
     return FM_FFI_FALLBACK;
   rc = rx_exec(r, s, n, off, 0);
   if (rc < 0) return rc;
-  st = r->st;
-  st->hits++;
-  if (st->head != r) {
-    lru_unlink(st, r);
-    lru_push(st, r);
+  if (cached) {
+    rx_state *st = r->st;
+    st->hits++;
+    if (st->head != r) {
+      lru_unlink(st, r);
+      lru_push(st, r);
+    }
   }
   if (rc == 0) return 0;
   if (ov != NULL)
     memcpy(ov, r->ov, 2 * sizeof(size_t) * ((size_t)r->ncap + 1));
   return (int)r->ncap + 1;
+}
+
+/* fm.find & co. with a string pattern: the cache's object */
+int fm_ffi_exec(void *ud, const char *s, size_t n, size_t off, size_t *ov,
+                int ovn) {
+  return ffi_match(ud, s, n, off, ov, ovn, 1);
+}
+
+/* re:find & co.: an object of fm.compile (the caller checked it is one) */
+int fm_ffi_oexec(void *ud, const char *s, size_t n, size_t off, size_t *ov,
+                 int ovn) {
+  return ffi_match(ud, s, n, off, ov, ovn, 0);
 }
 
 /* The matcher interface's test on a matcher userdata (a wildcard, a set,

@@ -104,6 +104,34 @@ describe("the FFI path (LuaJIT)", function()
     assert.same(want.stats, got.stats, "cache counters")
   end)
 
+  it("re:find, re:match, re:test give what the C methods give", function()
+    if skip() then return end
+    math.randomseed(SEED + 1)
+    local rand = math.random
+    local n = 0
+    for _ = 1, ROUNDS do
+      local s, p, init, opts = gen(rand)
+      local ok, re = pcall(fm.compile, p, opts)
+      local ok2, re2 = pcall(F.c.compile, p, opts)
+      assert.equal(ok2, ok)
+      if not ok then
+        assert.equal(re2, re)
+      else
+        n = n + 1
+        for _, m in ipairs({ "find", "match", "test" }) do
+          local c = F.c["re_" .. m]
+          local want = init == nil and outcome(c, re2, s) or outcome(c, re2, s, init)
+          local got = init == nil and outcome(re[m], re, s) or outcome(re[m], re, s, init)
+          assert.same(want, got, ("seed %d: %s(%q, %q, %s, %s)"):format(SEED + 1, m, tostring(s), tostring(p),
+            tostring(init), tostring(opts)))
+          -- self of another class, or no self: the C method's own error
+          assert.same(outcome(c, fm.set({}), s), outcome(re[m], fm.set({}), s))
+        end
+      end
+    end
+    assert.is_true(n > ROUNDS / 4, "enough patterns compile")
+  end)
+
   it("answers with the pattern's own object after evictions and a cache size of 0", function()
     if skip() then return end
     local cap0 = fm.cache_size()

@@ -28,6 +28,7 @@ local FALLBACK = -100 -- FM_FFI_FALLBACK in csrc/ffi.c
 
 local CDEF = [[
 int fm_ffi_exec(void *ud, const char *s, size_t n, size_t off, size_t *ov, int ovn);
+int fm_ffi_oexec(void *ud, const char *s, size_t n, size_t off, size_t *ov, int ovn);
 int fm_ffi_mtest(void *ud, const char *s, size_t n);
 const void *fm_ffi_id(void);
 ]]
@@ -129,6 +130,22 @@ function M.install(fm, core)
     return cap(s, i), caps(s, i + 1, k)
   end
 
+  -- the values of a match (rc > 0: ncap + 1) as find and match return them
+  local function find_values(s, rc)
+    local a, b = tonumber(ov[0]) + 1, tonumber(ov[1])
+    if rc == 1 then return a, b end
+    if rc == 2 then return a, b, cap(s, 1) end
+    if rc == 3 then return a, b, cap(s, 1), cap(s, 2) end
+    return a, b, caps(s, 1, rc - 1)
+  end
+  local function match_values(s, rc)
+    if rc == 1 then return cap(s, 0) end
+    if rc == 2 then return cap(s, 1) end
+    if rc == 3 then return cap(s, 1), cap(s, 2) end
+    if rc == 5 then return cap(s, 1), cap(s, 2), cap(s, 3), cap(s, 4) end
+    return caps(s, 1, rc - 1)
+  end
+
   fm.find = function(...)
     local s, p, init, opts = ...
     local r = get(p, opts)
@@ -139,13 +156,7 @@ function M.install(fm, core)
       if off ~= nil then
         local rc = exec(r, s, n, off, ov, OVN)
         if rc == 0 then return nil end
-        if rc > 0 then
-          local a, b = tonumber(ov[0]) + 1, tonumber(ov[1])
-          if rc == 1 then return a, b end
-          if rc == 2 then return a, b, cap(s, 1) end
-          if rc == 3 then return a, b, cap(s, 1), cap(s, 2) end
-          return a, b, caps(s, 1, rc - 1)
-        end
+        if rc > 0 then return find_values(s, rc) end
         if rc == FALLBACK then forget(p, opts) end
       end
     end
@@ -162,13 +173,7 @@ function M.install(fm, core)
       if off ~= nil then
         local rc = exec(r, s, n, off, ov, OVN)
         if rc == 0 then return nil end
-        if rc > 0 then
-          if rc == 1 then return cap(s, 0) end
-          if rc == 2 then return cap(s, 1) end
-          if rc == 3 then return cap(s, 1), cap(s, 2) end
-          if rc == 5 then return cap(s, 1), cap(s, 2), cap(s, 3), cap(s, 4) end
-          return caps(s, 1, rc - 1)
-        end
+        if rc > 0 then return match_values(s, rc) end
         if rc == FALLBACK then forget(p, opts) end
       end
     end
@@ -189,6 +194,72 @@ function M.install(fm, core)
       end
     end
     return test(...)
+  end
+
+  -- re:find, re:match, re:test on objects of fm.compile: the class's
+  -- __methods table, which each new object's __index table copies, gets
+  -- FFI versions; they serve objects this fm.compile made (a weak set), and
+  -- pass anything else to the C method.  fm.compile checks in Lua what
+  -- would raise with a position, so that those errors come from a tail call.
+  local reg = debug and debug.getregistry and debug.getregistry()
+  local rmt = reg and reg["fastmatch.regex"]
+  local meths = type(rmt) == "table" and rawget(rmt, "__methods")
+  if type(meths) == "table" then
+    local oexec, compile = lib.fm_ffi_oexec, core.compile
+    local c_find, c_match, c_test = rawget(rmt, "__fm_c_find") or meths.find,
+      rawget(rmt, "__fm_c_match") or meths.match, rawget(rmt, "__fm_c_test") or meths.test
+    rawset(rmt, "__fm_c_find", c_find)
+    rawset(rmt, "__fm_c_match", c_match)
+    rawset(rmt, "__fm_c_test", c_test)
+    M.c.re_find, M.c.re_match, M.c.re_test, M.c.compile = c_find, c_match, c_test, compile
+    local objs = setmetatable({}, { __mode = "k" })
+    fm.compile = function(...)
+      local p, opts = ...
+      if type(p) ~= "string" or (opts ~= nil and (type(opts) ~= "string" or opts:find("[^imsxuUaD]"))) then
+        return compile(...)
+      end
+      local r = compile(...) -- what raises now says no position (a bad pattern)
+      objs[r] = true
+      return r
+    end
+    meths.find = function(...)
+      local self, s, init = ...
+      if objs[self] and type(s) == "string" then
+        local n = #s
+        local off = offset(init, n)
+        if off ~= nil then
+          local rc = oexec(self, s, n, off, ov, OVN)
+          if rc == 0 then return nil end
+          if rc > 0 then return find_values(s, rc) end
+        end
+      end
+      return c_find(...)
+    end
+    meths.match = function(...)
+      local self, s, init = ...
+      if objs[self] and type(s) == "string" then
+        local n = #s
+        local off = offset(init, n)
+        if off ~= nil then
+          local rc = oexec(self, s, n, off, ov, OVN)
+          if rc == 0 then return nil end
+          if rc > 0 then return match_values(s, rc) end
+        end
+      end
+      return c_match(...)
+    end
+    meths.test = function(...)
+      local self, s, init = ...
+      if objs[self] and type(s) == "string" then
+        local n = #s
+        local off = offset(init, n)
+        if off ~= nil then
+          local rc = oexec(self, s, n, off, nil, 0)
+          if rc >= 0 then return rc > 0 end
+        end
+      end
+      return c_test(...)
+    end
   end
 
   -- set:test(s): the set class's __index becomes a Lua function (compiled
