@@ -103,7 +103,11 @@ function M.run(quick)
   find(L[1], P_FIND)
   local r_find = require("fastmatch.core")._ffi_cached(P_FIND)
 
-  local function loop(f) return function() local c = 0 for i = 1, N do if f(L[i]) then c = c + 1 end end return c end end
+  -- each case's loop is its own chunk: LuaJIT compiles one root trace per
+  -- loop, so a case never runs as a side trace of another case's loop
+  local LOOP = "local L, N, f = ... return function() local c = 0 " ..
+    "for i = 1, N do if f(L[i]) then c = c + 1 end end return c end"
+  local function loop(f) return assert(loadstring(LOOP, "=loop"))(L, N, f) end
   local groups = {
     { "status find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_STATUS) end) },
