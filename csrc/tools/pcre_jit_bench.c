@@ -27,7 +27,7 @@ static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);retu
 #define N 100000
 static char *L[N]; static size_t LN[N];
 static int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
-int main(int argc, char **argv){
+int main(void){
   const char *pats[] = {"^\\S+ \\S+ \\S+ \\[[^\\]]+\\] \"\\w+ [^ \"]+", "\" (5\\d\\d) ", "etc/passwd", "^(\\S+) \\S+ \\S+ \\[([^\\]]+)\\] \"(\\w+) ([^ \"]+)"};
   srand(1);
   const char *paths[]={"/index.html","/api/v1/items?id=4242","/static/app.js","/login","/search?q=abc"};
