@@ -75,7 +75,7 @@ FM_CFLAGS   := -std=gnu11 -fPIC -Wall -Wextra $(CFLAGS)
 # -z nodelete: Lua 5.4 dlcloses C modules while closing a state, before its
 # last frees; a state switched to our allocator still needs our code then.
 FM_LDFLAGS  := -shared -Wl,-z,nodelete $(LDFLAGS) $(if $(PCRE2_LIBDIR),-L$(PCRE2_LIBDIR))
-FM_LIBS     := $(PCRE2_LIBS)
+FM_LIBS     := $(PCRE2_LIBS) -pthread
 ifneq ($(MIMALLOC),0)
 FM_CPPFLAGS += $(if $(MIMALLOC_INCDIR),-I$(MIMALLOC_INCDIR))
 FM_LDFLAGS  += $(if $(MIMALLOC_LIBDIR),-L$(MIMALLOC_LIBDIR))
@@ -297,7 +297,7 @@ $(FUZZ_DIR)/obj/%.o: csrc/%.c $(HDRS)
 	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard csrc/fuzz/*.h)
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) $(PCRE2_LIBS)
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) $(PCRE2_LIBS) -pthread
 
 # keep the objects: they are shared by every target
 .SECONDARY: $(FUZZ_OBJS)

@@ -8,6 +8,7 @@
 #define FASTMATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FM_VERSION "0.1.0"
 
@@ -41,8 +42,32 @@
 ** ------------------------------------------------------------------- */
 typedef struct fm_matcher fm_matcher;
 typedef int (*fm_testfn)(fm_matcher *m, const char *s, size_t n);
+typedef struct fm_matcher_ops fm_matcher_ops;
 struct fm_matcher {
   fm_testfn test;
+  const fm_matcher_ops *ops; /* the extras below, or NULL for none */
+};
+
+/* A literal a subject must contain (bytes s[0..n), n > 0), compared
+   ASCII-caseless (fm_isearch) when caseless, else exactly (fm_search). */
+typedef struct fm_literal {
+  const char *s;
+  size_t n;
+  int caseless;
+} fm_literal;
+
+/* What a matcher can tell the line filter beyond test().
+   literals: a list such that every subject test() matches contains at least
+     one of them; *lits points at the matcher's own array (valid while the
+     matcher lives); returns its length, 0 when there is no such list.
+   thread_copy: a matcher whose test() may run in another thread beside m's
+     and beside other copies (m itself when test() is reentrant); NULL when
+     m cannot (out of memory, or not supported).  thread_drop releases one.
+     Either may be NULL: no literals / never threaded. */
+struct fm_matcher_ops {
+  size_t (*literals)(fm_matcher *m, const fm_literal **lits);
+  fm_matcher *(*thread_copy)(fm_matcher *m);
+  void (*thread_drop)(fm_matcher *m, fm_matcher *copy);
 };
 
 #define FM_MATCHER_FIELD "__fm_matcher"
@@ -82,6 +107,9 @@ typedef struct fm_linereader {
   int eof;          /* read returned 0, or borrowed input */
   int status;       /* 0, or the sticky negative error */
   int err;          /* errno of the failed read */
+  /* fm_lines_next_hit: when hits come on most lines, split line by line
+     for a while (dense hits cost more than they skip) */
+  size_t hits, skipped, plain;
   fm_readfn read;
   void *ud;
 } fm_linereader;
@@ -108,6 +136,58 @@ int fm_lines_next(fm_linereader *r, fm_line *ln);
 int fm_lines_count(fm_linereader *r, size_t *count);
 /* Free the buffer (idempotent).  Unconsumed input is lost. */
 void fm_lines_free(fm_linereader *r);
+
+/* ---------------------------------------------------------------------
+** Block search (lines.c, literals.c): a scan for rare lines searches the
+** whole buffer for a literal every matching line must contain, and finds
+** line boundaries only around a hit (as grep does), so that most of the
+** input is touched once, by SIMD search.
+** ------------------------------------------------------------------- */
+/* Offset of the first candidate in hay[0..n) (an occurrence of one of the
+   literals), or FM_NOTFOUND. */
+typedef size_t (*fm_findfn)(const void *ud, const char *hay, size_t n);
+
+/* As fm_lines_next, but hands out only lines that contain a candidate of
+   find (starting in the line) -- every other line is skipped, counted in
+   lineno and checked against max_line, exactly as fm_lines_next would. */
+int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
+                      fm_line *ln);
+
+/* Number of '\n' bytes in s[0..n) (SIMD where available). */
+size_t fm_count_nl(const char *s, size_t n);
+
+/* A compiled multi-literal searcher over up to 64 fm_literal (copied):
+   fm_litset_find is an fm_findfn (ud = the set) giving the start of an
+   occurrence of one of them such that no occurrence ends before it does
+   (for up to 8 literals, searched one by one, the first by start; beyond,
+   an Aho-Corasick automaton's first).  NULL when out of memory, for none
+   or more than 64, or when a literal is empty. */
+typedef struct fm_litset fm_litset;
+fm_litset *fm_litset_new(const fm_literal *lits, size_t n);
+size_t fm_litset_find(const void *set, const char *hay, size_t n);
+void fm_litset_free(fm_litset *set);
+
+/* Aho-Corasick over ASCII-folded keys (literals.c): every occurrence of
+   every key in one pass.  fm_ac_new folds keys[k][0..lens[k]) (copies
+   nothing it keeps but the automaton); NULL when out of memory.  An empty
+   key never hits.  fm_ac_scan calls hit(ud, k, end) for each occurrence of
+   key k under ASCII folding ending at offset end (one past its last byte),
+   in order of end; a nonzero return stops the scan and is returned. */
+typedef struct fm_ac fm_ac;
+typedef int (*fm_achit)(void *ud, uint32_t key, size_t end);
+fm_ac *fm_ac_new(const char *const *keys, const size_t *lens, size_t n);
+int fm_ac_scan(const fm_ac *ac, const char *s, size_t n, fm_achit hit,
+               void *ud);
+void fm_ac_free(fm_ac *ac);
+
+/* Count the lines of fd's bytes [0, size) that m matches, with nthreads
+   threads over ranges split at line boundaries (pread; no Lua).  find/fud:
+   the block search (NULL for none).  0 with *count set; or a negative code
+   (FM_LINES_*, FM_E*): the caller then counts again on one thread, which
+   reports the error with its exact line number. */
+int fm_count_parallel(int fd, size_t size, size_t nthreads, fm_matcher *m,
+                      fm_findfn find, const void *fud, size_t block,
+                      size_t max_line, int crlf, size_t *count);
 
 /* ---------------------------------------------------------------------
 ** Writer (writer.c): an output buffer over a write callback.  Every byte
@@ -141,6 +221,13 @@ void fm_wbuf_free(fm_wbuf *b);
 /* ---------------------------------------------------------------------
 ** UTF-8 (utf8.c; the inline decoders and folding are in utf8.h).
 ** ------------------------------------------------------------------- */
+/* The longest run of literal bytes at the top level of pattern p[0..n)
+   (outside groups and classes, not quantified) into out[0..cap), cap at
+   most 64: every match contains it.  0 when there is none or the pattern
+   has '|', "(?", "(*", '{' or an escape with arguments (conservative).
+   Not for patterns compiled extended (x). */
+size_t fm_rx_literal(const char *p, size_t n, char *out, size_t cap);
+
 /* Offset of the first byte of s[0..n) that does not start a valid UTF-8
    sequence, or n when all of it is valid. */
 size_t fm_utf8_check(const char *s, size_t n);
@@ -208,6 +295,11 @@ int fm_wc_match(const fm_wcplan *p, const char *s, size_t n);
 /* The strategy: "exact", "prefix", "suffix", "contains", "prefix_suffix"
    or "glob". */
 const char *fm_wc_kind(const fm_wcplan *p);
+/* The literal every subject the plan matches contains (the longest one;
+   for caseless non-ASCII plans the longest ASCII run, searched ASCII-
+   caseless): 1 with *out pointing into the plan, or 0 when there is none
+   ("*", "?"). */
+int fm_wc_literal(const fm_wcplan *p, fm_literal *out);
 void fm_wc_free(fm_wcplan *p);
 
 /* Pattern sets (sets.c).  A set of plans: which of them match s, in one pass over s for the
@@ -225,6 +317,13 @@ enum { FM_SET_ANY, FM_SET_FIRST, FM_SET_ALL };
 size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode);
 const size_t *fm_wcset_matches(const fm_wcset *set);
 size_t fm_wcset_size(const fm_wcset *set);
+/* The plans' required literals (fm_wc_literal) into out[0..cap): their
+   number, or 0 when some plan has none, or there are more than cap. */
+size_t fm_wcset_literals(const fm_wcset *set, fm_literal *out, size_t cap);
+/* A set for another thread: it shares set's tables (which must outlive it
+   and stay unchanged) and has its own run state; free with fm_wcset_free.
+   NULL when out of memory. */
+fm_wcset *fm_wcset_thread_copy(const fm_wcset *set);
 void fm_wcset_free(fm_wcset *set);
 
 

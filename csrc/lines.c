@@ -12,6 +12,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,10 @@
 
 #include "binding.h"
 #include "fastmatch.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* =====================================================================
 ** Kernel: block reader + line splitter
@@ -137,6 +142,180 @@ int fm_lines_next(fm_linereader *r, fm_line *ln) {
   }
 }
 
+/* ---------------------------------------------------------------------
+** Block search: hand out only the lines around a hit of find() in the
+** buffered complete lines; count and check the lines in between.
+** ------------------------------------------------------------------- */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) &&         \
+    (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+/* cmpeq gives -1 per '\n': subtracting it counts in byte lanes, summed
+   (psadbw) before a lane can overflow. */
+static size_t count_nl_sse2(const char *s, size_t n) {
+  const __m128i nl = _mm_set1_epi8('\n');
+  size_t total = 0, i = 0;
+  while (n - i >= 16) {
+    __m128i acc = _mm_setzero_si128();
+    size_t rounds = (n - i) / 16;
+    if (rounds > 255) rounds = 255;
+    for (; rounds > 0; rounds--, i += 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+    }
+    acc = _mm_sad_epu8(acc, _mm_setzero_si128());
+    total += (size_t)_mm_cvtsi128_si32(acc) +
+             (size_t)_mm_cvtsi128_si32(_mm_srli_si128(acc, 8));
+  }
+  for (; i < n; i++)
+    total += s[i] == '\n';
+  return total;
+}
+
+__attribute__((target("avx2"))) static size_t count_nl_avx2(const char *s,
+                                                            size_t n) {
+  const __m256i nl = _mm256_set1_epi8('\n');
+  size_t total = 0, i = 0;
+  while (n - i >= 64) {
+    __m256i acc = _mm256_setzero_si256(), sum;
+    size_t rounds = (n - i) / 64;
+    if (rounds > 127) rounds = 127; /* two adds a round per lane */
+    for (; rounds > 0; rounds--, i += 64) {
+      __m256i a = _mm256_loadu_si256((const __m256i *)(s + i));
+      __m256i b = _mm256_loadu_si256((const __m256i *)(s + i + 32));
+      acc = _mm256_sub_epi8(acc, _mm256_cmpeq_epi8(a, nl));
+      acc = _mm256_sub_epi8(acc, _mm256_cmpeq_epi8(b, nl));
+    }
+    sum = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+    total += (size_t)_mm256_extract_epi64(sum, 0) +
+             (size_t)_mm256_extract_epi64(sum, 1) +
+             (size_t)_mm256_extract_epi64(sum, 2) +
+             (size_t)_mm256_extract_epi64(sum, 3);
+  }
+  return total + count_nl_sse2(s + i, n - i);
+}
+
+size_t fm_count_nl(const char *s, size_t n) {
+  static int avx2 = -1; /* ask the CPU on first use */
+  if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+  return avx2 ? count_nl_avx2(s, n) : count_nl_sse2(s, n);
+}
+#else
+size_t fm_count_nl(const char *s, size_t n) {
+  size_t total = 0, i;
+  for (i = 0; i < n; i++)
+    total += s[i] == '\n';
+  return total;
+}
+#endif
+
+/* The lines buf[beg, to) go by unseen (to is a line start, or the end of
+   the input): count them, and check them against max_line as give() would
+   -- a line is too long only if no '\n' follows within max_line + 1 bytes
+   of its start, so a window per line over max_line finds it without
+   splitting every line.  0, or FM_LINES_ETOOLONG naming the line. */
+static int skip_lines(fm_linereader *r, size_t to) {
+  const char *b = r->buf + r->beg, *e = r->buf + to, *p = b;
+  if (to == r->beg) return 0;
+  if (r->max_line != FM_LINES_NOLIMIT) {
+    while ((size_t)(e - p) > r->max_line) {
+      const char *q = (const char *)memrchr(p, '\n', r->max_line + 1);
+      size_t len;
+      if (q != NULL) {
+        p = q + 1;
+        continue;
+      }
+      /* no '\n' in the window: measure this line exactly */
+      q = (const char *)memchr(p, '\n', (size_t)(e - p));
+      len = (size_t)((q != NULL ? q : e) - p);
+      if (q != NULL && r->crlf && len > 0 && q[-1] == '\r') len--;
+      if (len > r->max_line) {
+        r->lineno += fm_count_nl(b, (size_t)(p - b)) + 1;
+        r->beg = r->scan = (size_t)(p - r->buf);
+        return r->status = FM_LINES_ETOOLONG;
+      }
+      if (q == NULL) break;
+      p = q + 1;
+    }
+  }
+  r->lineno += fm_count_nl(b, (size_t)(e - b));
+  if (e[-1] != '\n') r->lineno++; /* the last line, without '\n' */
+  r->beg = r->scan = to;
+  return 0;
+}
+
+/* Every DENSE_EVERY hits, fewer than DENSE_SKIP lines skipped in all means
+   the literal is on most lines: the next DENSE_PLAIN lines are split one by
+   one (the same lines come out either way; only the cost differs). */
+#define DENSE_EVERY 64
+#define DENSE_SKIP 128
+#define DENSE_PLAIN 4096
+
+int fm_lines_next_hit(fm_linereader *r, fm_findfn find, const void *fud,
+                      fm_line *ln) {
+  if (r->plain > 0) {
+    r->plain--;
+    return fm_lines_next(r, ln);
+  }
+  for (;;) {
+    size_t pend;
+    int rc;
+    if (r->status < 0) return r->status;
+    if (r->end > r->beg) {
+      size_t stop = r->end; /* complete lines: buf[beg, stop) */
+      if (!r->eof) {
+        const char *q =
+            (const char *)memrchr(r->buf + r->beg, '\n', r->end - r->beg);
+        stop = q != NULL ? (size_t)(q - r->buf) + 1 : r->beg;
+      }
+      if (stop > r->beg) {
+        size_t h = find(fud, r->buf + r->beg, stop - r->beg);
+        if (h == FM_NOTFOUND) {
+          if (skip_lines(r, stop) < 0) return r->status;
+        } else { /* the line holding the hit's first byte */
+          size_t at = r->beg + h, ls = r->beg;
+          const char *q =
+              h > 0 ? (const char *)memrchr(r->buf + r->beg, '\n', h) : NULL;
+          if (q != NULL) ls = (size_t)(q - r->buf) + 1;
+          {
+            size_t before = r->lineno;
+            if (skip_lines(r, ls) < 0) return r->status;
+            r->skipped += r->lineno - before;
+            if (++r->hits == DENSE_EVERY) {
+              if (r->skipped < DENSE_SKIP) r->plain = DENSE_PLAIN;
+              r->hits = r->skipped = 0;
+            }
+          }
+          q = (const char *)memchr(r->buf + at, '\n', stop - at);
+          if (q != NULL) {
+            size_t le = (size_t)(q - r->buf);
+            return give(r, ln, le, le + 1, 1);
+          }
+          return give(r, ln, stop, stop, 0); /* last line, no newline */
+        }
+      }
+    }
+    pend = r->end - r->beg;
+    if (pend > r->max_line && pend - r->max_line > (size_t)r->crlf) {
+      r->lineno++;
+      return r->status = FM_LINES_ETOOLONG;
+    }
+    if (r->eof) return 0;
+    rc = make_room(r);
+    if (rc < 0) return r->status = rc;
+    {
+      ptrdiff_t got = r->read(r->ud, r->buf + r->end, r->cap - r->end);
+      if (got < 0) {
+        r->err = errno;
+        return r->status = FM_LINES_EREAD;
+      }
+      if (got == 0)
+        r->eof = 1;
+      else
+        r->end += (size_t)got;
+    }
+  }
+}
+
 /* Count the lines left (a last line without '\n' included) with one
    memchr run per line and no line handed out; max_line is not checked, and
    a long line is not kept (memory stays at the block size).  0, or a
@@ -204,9 +383,15 @@ typedef struct LinesIter {
   int pipe;        /* f/ls is no regular file: read what is there, now */
   int fileclosed;  /* a read met the Lua file closed */
   fm_matcher *m;   /* C filter */
+  fm_litset *find; /* its required literals' block search, or NULL */
+  size_t threads;  /* count_lines: opts.threads (1 when not given) */
   int ffilter;     /* Lua function filter in UV_FILTER */
   int keepnl, lineno;
   int closed;
+  /* the unfiltered fast path: newlines of the 64-byte window at buf +
+     nlbase as bits (consumed low to high); windows advance from nlnext */
+  uint64_t nlmask;
+  size_t nlbase, nlnext;
 } LinesIter;
 
 /* ---- read callbacks */
@@ -284,6 +469,8 @@ static void lines_release(LinesIter *it, int giveback) {
     if (f != NULL) fseeko(f, -(off_t)(it->r.end - it->r.beg), SEEK_CUR);
   }
   fm_lines_free(&it->r);
+  fm_litset_free(it->find);
+  it->find = NULL;
   if (it->fd >= 0) close(it->fd);
   it->fd = -1;
 }
@@ -380,13 +567,65 @@ static int lines_keep(lua_State *L, LinesIter *it, int iter, fm_line *ln) {
   return 0;
 }
 
+/* Bit i set when p[i] is '\n', for the 64 bytes at p. */
+static inline uint64_t nl_mask64(const char *p) {
+#if defined(__SSE2__)
+  const __m128i nl = _mm_set1_epi8('\n');
+  uint64_t a = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), nl));
+  uint64_t b = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), nl));
+  uint64_t c = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), nl));
+  uint64_t d = (uint32_t)_mm_movemask_epi8(
+      _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), nl));
+  return a | b << 16 | c << 32 | d << 48;
+#else
+  uint64_t m = 0;
+  for (int i = 0; i < 64; i++)
+    m |= (uint64_t)(p[i] == '\n') << i;
+  return m;
+#endif
+}
+
+/* The next line the filter may keep: through the block search when the
+   matcher requires literals.  The common case -- a whole line waiting in
+   the buffer -- is inlined here (one memchr, no call into the kernel's
+   loop): callgrind counted fm_lines_next's call and loop at a tenth of an
+   unfiltered line's instructions. */
+static inline int lines_next(LinesIter *it, fm_line *ln) {
+  fm_linereader *r = &it->r;
+  int rc;
+  if (it->find != NULL)
+    return fm_lines_next_hit(r, fm_litset_find, it->find, ln);
+  if (r->status == 0) {
+    for (;;) {
+      if (it->nlmask != 0) {
+        size_t at = it->nlbase + (size_t)__builtin_ctzll(it->nlmask);
+        it->nlmask &= it->nlmask - 1;
+        return give(r, ln, at, at + 1, 1);
+      }
+      if (r->end < 64 || it->nlnext > r->end - 64) break;
+      it->nlbase = it->nlnext;
+      it->nlmask = nl_mask64(r->buf + it->nlbase);
+      it->nlnext += 64;
+    }
+  }
+  /* the buffer's last bytes, a refill, the end: the kernel (which may move
+     the buffer: windows start again after the line it gives) */
+  rc = fm_lines_next(r, ln);
+  it->nlmask = 0;
+  it->nlnext = r->beg;
+  return rc;
+}
+
 /* The generic-for iterator: upvalue 1 is the LinesIter. */
 static int lines_iter(lua_State *L) {
   LinesIter *it = (LinesIter *)lua_touserdata(L, lua_upvalueindex(1));
   fm_line ln;
   int rc;
   if (it->closed) return luaL_error(L, "fastmatch: line iterator is closed");
-  while ((rc = fm_lines_next(&it->r, &ln)) > 0) {
+  while ((rc = lines_next(it, &ln)) > 0) {
     int keep = 1;
     if (it->m != NULL || it->ffilter) {
       keep = lines_keep(L, it, lua_upvalueindex(1), &ln);
@@ -405,6 +644,43 @@ static int lines_iter(lua_State *L) {
   return lua_error(L);
 }
 
+/* fm._block_search([on]): whether filters use the block search (on by
+   default; off, every line is split and tested, for differential specs and
+   benchmarks).  Returns the setting before the call. */
+static int block_search = 1;
+static int l_block_search(lua_State *L) {
+  int was = block_search;
+  if (!lua_isnoneornil(L, 1)) block_search = lua_toboolean(L, 1);
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+/* fm._literals(m): the literals the block search would use for matcher m,
+   as a list of {literal, caseless}; empty when it goes line by line. */
+static int l_literals(lua_State *L) {
+  fm_matcher *m = fm_tomatcher(L, 1);
+  const fm_literal *lits;
+  size_t n = 0, k;
+  if (m == NULL) return luaL_typeerror(L, 1, "matcher");
+  if (m->ops != NULL && m->ops->literals != NULL)
+    n = m->ops->literals(m, &lits);
+  lua_createtable(L, (int)n, 0);
+  for (k = 0; k < n; k++) {
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, lits[k].s, lits[k].n);
+    lua_rawseti(L, -2, 1);
+    lua_pushboolean(L, lits[k].caseless);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  return 1;
+}
+
+static size_t online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (size_t)n : 1;
+}
+
 /* Read opts (a table at index 'arg', or nil) into it. */
 static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
                        size_t *max_line, int *crlf, int forcount) {
@@ -417,8 +693,19 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
   } else {
     static const char *const known[] = {
         "buffer", "max_line", "crlf", "filter", "keep_newline", "lineno", NULL};
+    static const char *const known_count[] = {
+        "buffer", "max_line", "crlf",  "filter",
+        "keep_newline", "lineno", "threads", NULL};
     luaL_checktype(L, arg, LUA_TTABLE);
-    fm_checkopts(L, arg, known);
+    fm_checkopts(L, arg, forcount ? known_count : known);
+    if (forcount && lua_getfield(L, arg, "threads") != LUA_TNIL) {
+      int isint;
+      lua_Integer t = lua_tointegerx(L, -1, &isint);
+      if (!isint || t < 0 || t > 1024)
+        luaL_argerror(L, arg, "opts.threads must be an integer in [0, 1024]");
+      it->threads = t == 0 ? online_cpus() : (size_t)t;
+    }
+    if (forcount) lua_pop(L, 1);
     if (lua_getfield(L, arg, "buffer") != LUA_TNIL) {
       int isint;
       lua_Integer b = lua_tointegerx(L, -1, &isint);
@@ -446,6 +733,12 @@ static void lines_opts(lua_State *L, int arg, LinesIter *it, size_t *block,
      (so `filter = cond and m` works) */
   if (!lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
     it->m = fm_tomatcher(L, -1);
+    if (it->m != NULL && block_search && it->m->ops != NULL &&
+        it->m->ops->literals != NULL) {
+      const fm_literal *lits;
+      size_t n = it->m->ops->literals(it->m, &lits);
+      if (n > 0) it->find = fm_litset_new(lits, n); /* NULL: per line */
+    }
     if (it->m == NULL) {
       if (!lua_isfunction(L, -1))
         luaL_argerror(L, arg,
@@ -480,6 +773,7 @@ static LinesIter *lines_new(lua_State *L, int optarg, int ofstring,
   it = (LinesIter *)lua_newuserdatauv(L, sizeof(LinesIter), 2);
   memset(it, 0, sizeof *it);
   it->fd = -1;
+  it->threads = 1;
   it->closed = 1; /* until it holds something */
   luaL_setmetatable(L, LINES_MT);
   lua_pushvalue(L, 1);
@@ -553,7 +847,22 @@ static int l_count_lines(lua_State *L) {
     count = (lua_Integer)n;
   } else
     rc = 1;
-  while (rc > 0 && (rc = fm_lines_next(&it->r, &ln)) > 0) {
+  if (rc > 0 && it->m != NULL && it->threads > 1 && it->fd >= 0) {
+    struct stat st;
+    size_t n = 0;
+    /* the threads use pread: the file position stays at 0, so on their
+       error the count below starts afresh and reports it exactly */
+    if (fstat(it->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        fm_count_parallel(it->fd, (size_t)st.st_size, it->threads, it->m,
+                          it->find != NULL ? fm_litset_find : NULL, it->find,
+                          it->r.block, it->r.max_line, it->r.crlf,
+                          &n) == 0) {
+      lines_release(it, 0);
+      lua_pushinteger(L, (lua_Integer)n);
+      return 1;
+    }
+  }
+  while (rc > 0 && (rc = lines_next(it, &ln)) > 0) {
     if (it->m != NULL) {
       int t = it->m->test(it->m, ln.s, ln.len);
       if (t < 0) {
@@ -596,6 +905,8 @@ static const luaL_Reg lines_meta[] = {{"__gc", lines_gc},
 static const luaL_Reg lines_funcs[] = {{"lines", l_lines},
                                        {"lines_of", l_lines_of},
                                        {"count_lines", l_count_lines},
+                                       {"_block_search", l_block_search},
+                                       {"_literals", l_literals},
                                        {NULL, NULL}};
 
 void fm_open_lines(lua_State *L) {

@@ -42,6 +42,206 @@ static int rx_test(fm_matcher *m, const char *s, size_t n) {
   return rx_exec(r, s, n, 0, 0);
 }
 
+/* ---------------------------------------------------------------------
+** The line filter's extras: the literal every match needs (block search)
+** and thread copies (count_lines with threads).
+** ------------------------------------------------------------------- */
+/* The longest run of literal bytes at the top level of a pattern, outside
+   groups, classes and quantified atoms, into out[0..cap) (cut at cap: a
+   part of a required literal is required too).  Conservative: any '|',
+   "(?" (inline options, lookarounds), \Q, an escape that takes arguments,
+   or '{' gives 0.  Every match of the pattern contains the run, when the
+   pattern is not compiled extended (x). */
+size_t fm_rx_literal(const char *p, size_t n, char *out, size_t cap) {
+  size_t i = 0, depth = 0, run = 0, best = 0, bestat = 0;
+  char cur[RX_NEED_MAX];
+  if (cap > sizeof cur) cap = sizeof cur;
+#define END_RUN()                                                              \
+  do {                                                                         \
+    if (run > best) memcpy(out, cur, best = run), bestat = 1;                  \
+    run = 0;                                                                   \
+  } while (0)
+  while (i < n) {
+    unsigned char c = (unsigned char)p[i];
+    if (c == '|' || c == '{') return 0;
+    if (c == '(') {
+      if (i + 1 < n && p[i + 1] == '?') return 0;
+      if (i + 1 < n && p[i + 1] == '*') return 0; /* (*UTF), (*CR)... */
+      END_RUN();
+      depth++, i++;
+    } else if (c == ')') {
+      END_RUN();
+      if (depth > 0) depth--;
+      i++;
+    } else if (c == '[') { /* skip the class */
+      END_RUN();
+      i++;
+      if (i < n && p[i] == '^') i++;
+      if (i < n && p[i] == ']') i++;
+      while (i < n && p[i] != ']') {
+        if (p[i] == '\\') i++;
+        else if (p[i] == '[' && i + 1 < n && p[i + 1] == ':') {
+          const char *e = memchr(p + i + 2, ']', n - i - 2);
+          if (e == NULL) return 0;
+          i = (size_t)(e - p);
+        }
+        i++;
+      }
+      i++;
+    } else if (c == '?' || c == '*' || c == '+') { /* the atom before is
+                                                      optional or counted */
+      if (run > 0) run--;
+      END_RUN();
+      i++;
+    } else if (c == '.' || c == '^' || c == '$') {
+      END_RUN();
+      i++;
+    } else if (c == '\\') {
+      unsigned char e = i + 1 < n ? (unsigned char)p[i + 1] : 0;
+      if (i + 1 >= n) return 0;
+      if ((e >= '0' && e <= '9')) { /* back reference or octal */
+        END_RUN();
+        i++;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+          i++;
+      } else if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) {
+        /* only escapes that take no argument */
+        if (strchr("dDwWsSbBhHvVRXAzZGKnrtfeaN", e) == NULL) return 0;
+        if (e == 'N' && i + 2 < n && p[i + 2] == '{') return 0;
+        END_RUN();
+        i += 2;
+      } else { /* an escaped punctuation byte is itself */
+        if (depth == 0 && run < cap) cur[run++] = (char)e;
+        else if (depth == 0) END_RUN();
+        i += 2;
+      }
+    } else {
+      if (depth == 0 && run < cap) cur[run++] = (char)c;
+      else if (depth == 0) END_RUN();
+      i++;
+    }
+  }
+  END_RUN();
+#undef END_RUN
+  (void)bestat;
+  return best;
+}
+
+static int has_letter(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned)(((unsigned char)s[i] | 0x20) - 'a') < 26u) return 1;
+  return 0;
+}
+
+/* Fill r->need once: the literal pattern itself; else the pattern's
+   longest top-level literal run; else PCRE2's required first or last code
+   unit.  Caseless when compiled caseless -- ASCII folding, which is what
+   PCRE2's default tables do without UTF; with UTF (Unicode folding: 'k'
+   matches KELVIN SIGN) or locale tables, only literals without letters. */
+static void rx_need(fm_regex *r) {
+  uint32_t all = 0, t = 0, cu = 0;
+  int caseless;
+  r->needdone = 1;
+  r->need.s = r->needbuf, r->need.n = 0;
+  /* with UTF, testing a line checks it (FM_EUTF): the skipped lines would
+     not be, so such a filter goes line by line */
+  if (r->utf) return;
+  if (r->literal) {
+    size_t k = r->patlen < RX_NEED_MAX ? r->patlen : RX_NEED_MAX;
+    memcpy(r->needbuf, r->pat, k);
+    r->need.n = k, r->need.caseless = r->literal == 2;
+    return;
+  }
+  pcre2_pattern_info(r->code, PCRE2_INFO_ALLOPTIONS, &all);
+  if (all & (PCRE2_EXTENDED | PCRE2_EXTENDED_MORE | PCRE2_LITERAL)) return;
+  caseless = (all & PCRE2_CASELESS) != 0;
+  r->need.caseless = caseless;
+  r->need.n = fm_rx_literal(r->pat, r->patlen, r->needbuf, RX_NEED_MAX);
+  if (r->need.n == 0 && memchr(r->pat, '(', r->patlen) == NULL) {
+    /* no inline options can be in force: the code units are compared as
+       the options say */
+    pcre2_pattern_info(r->code, PCRE2_INFO_LASTCODETYPE, &t);
+    if (t == 1) pcre2_pattern_info(r->code, PCRE2_INFO_LASTCODEUNIT, &cu);
+    else {
+      pcre2_pattern_info(r->code, PCRE2_INFO_FIRSTCODETYPE, &t);
+      if (t == 1) pcre2_pattern_info(r->code, PCRE2_INFO_FIRSTCODEUNIT, &cu);
+    }
+    if (t == 1) r->needbuf[0] = (char)cu, r->need.n = 1;
+  }
+  if (caseless && (r->utf || r->tables != NULL) &&
+      has_letter(r->needbuf, r->need.n))
+    r->need.n = 0;
+}
+
+static size_t rx_literals(fm_matcher *m, const fm_literal **lits) {
+  fm_regex *r = (fm_regex *)m;
+  if (!r->needdone) rx_need(r);
+  *lits = &r->need;
+  return r->need.n > 0;
+}
+
+/* A thread's copy: the shared compiled code (read only while matching),
+   its own match data, match context and JIT stack. */
+typedef struct rx_copy {
+  fm_matcher m;
+  fm_regex *r;
+  pcre2_match_data *md;
+  pcre2_match_context *mctx;
+  pcre2_jit_stack *js;
+} rx_copy;
+
+static int rx_copy_test(fm_matcher *m, const char *s, size_t n) {
+  rx_copy *c = (rx_copy *)m;
+  fm_regex *r = c->r;
+  int rc;
+  if (r->prevalidate && fm_utf8_check(s, n) != n) return FM_EUTF;
+  if (n < r->minlen && !(r->utf && !r->prevalidate)) return 0;
+  if (r->literal) return rx_litfind(r, s, n) != NULL;
+  if (r->jit && !(r->utf && !r->prevalidate))
+    rc = pcre2_jit_match(r->code, (PCRE2_SPTR)s, n, 0, 0, c->md, c->mctx);
+  else
+    rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, 0,
+                     r->prevalidate ? PCRE2_NO_UTF_CHECK : 0, c->md, c->mctx);
+  return rc >= 0 ? 1 : rx_errcode(rc);
+}
+
+static void rx_thread_drop(fm_matcher *m, fm_matcher *copy) {
+  rx_copy *c = (rx_copy *)copy;
+  (void)m;
+  if (c == NULL) return;
+  if (c->md) pcre2_match_data_free(c->md);
+  if (c->mctx) pcre2_match_context_free(c->mctx);
+  if (c->js) pcre2_jit_stack_free(c->js);
+  fm_free(c);
+}
+
+static fm_matcher *rx_thread_copy(fm_matcher *m) {
+  fm_regex *r = (fm_regex *)m;
+  rx_copy *c = (rx_copy *)fm_calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->m.test = rx_copy_test;
+  c->r = r;
+  c->md = pcre2_match_data_create(1, gctx());
+  c->mctx = pcre2_match_context_copy(r->st->mctx); /* the limits */
+  if (c->md == NULL || c->mctx == NULL) {
+    rx_thread_drop(m, &c->m);
+    return NULL;
+  }
+  if (r->st->jstack != NULL) {
+    c->js = pcre2_jit_stack_create(RX_JIT_STACK_START, RX_JIT_STACK_MAX,
+                                   gctx());
+    if (c->js == NULL) {
+      rx_thread_drop(m, &c->m);
+      return NULL;
+    }
+    pcre2_jit_stack_assign(c->mctx, NULL, c->js);
+  }
+  return &c->m;
+}
+
+static const fm_matcher_ops rx_ops = {rx_literals, rx_thread_copy,
+                                      rx_thread_drop};
+
 
 /* ---------------------------------------------------------------------
 ** Errors
@@ -268,6 +468,7 @@ fm_regex *rx_compile(lua_State *L, int pidx, uint32_t cflags, int rex,
                !r->utf && rx_isliteral(p, plen) && r->ncap == 0;
   if (r->literal && (cflags & PCRE2_CASELESS)) r->literal = 2;
   r->m.test = rx_test;
+  r->m.ops = &rx_ops;
   if (!rex) rx_own_metatable(L, pidx, keyidx);
   return r;
 }
@@ -282,9 +483,9 @@ void cache_evict_tail(lua_State *L, rx_state *st) {
   if (r == NULL) return;
   lru_unlink(st, r);
   r->incache = 0;
-  if (rx_slotof(st, r->pat)->r == r) {
-    rx_slotof(st, r->pat)->r = NULL;
-    rx_slotof(st, r->pat)->pat = NULL;
+  {
+    rx_slot *sl = rx_slotof(st, r->pat, r->keylen > 0 ? r->key : NULL);
+    if (sl->r == r) sl->r = NULL, sl->pat = NULL, sl->opts = NULL;
   }
   st->size--;
   st->evictions++;
@@ -367,9 +568,10 @@ fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
     lua_rawset(L, sub);
     lru_push(st, r);
     r->incache = 1;
-    if (noopts) {
-      rx_slot *sl = rx_slotof(st, r->pat);
-      sl->pat = r->pat, sl->r = r;
+    if (!rex) {
+      const char *o = r->keylen > 0 ? r->key : NULL;
+      rx_slot *sl = rx_slotof(st, r->pat, o);
+      sl->pat = r->pat, sl->opts = o, sl->r = r;
     }
     st->size++;
     while (st->size > st->capacity)

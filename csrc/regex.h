@@ -52,6 +52,7 @@ typedef struct fm_regex fm_regex;
 #define RX_FAST 64 /* slots, a power of two */
 typedef struct rx_slot {
   const char *pat;
+  const char *opts; /* the options string, NULL for none (or "") */
   fm_regex *r;
 } rx_slot;
 
@@ -65,8 +66,10 @@ typedef struct rx_state {
   rx_slot fast[RX_FAST];
 } rx_state;
 
-static inline rx_slot *rx_slotof(rx_state *st, const char *p) {
-  uintptr_t u = (uintptr_t)p;
+/* Options strings are short, hence interned too: the slot's key is the
+   pair of addresses. */
+static inline rx_slot *rx_slotof(rx_state *st, const char *p, const char *o) {
+  uintptr_t u = (uintptr_t)p ^ ((uintptr_t)o >> 3);
   return &st->fast[((u >> 4) ^ (u >> 10)) & (RX_FAST - 1)];
 }
 
@@ -93,6 +96,7 @@ static inline rx_slot *rx_slotof(rx_state *st, const char *p) {
 /* ---------------------------------------------------------------------
 ** Compiled objects
 ** ------------------------------------------------------------------- */
+#define RX_NEED_MAX 64 /* longest required literal kept (a part is one too) */
 struct fm_regex {
   fm_matcher m; /* first: the line filter calls m.test */
   pcre2_code *code;
@@ -109,7 +113,10 @@ struct fm_regex {
   int lastrc;      /* raw PCRE2 code of the last failed match */
   const char *tag; /* &rx_tag_fm or &rx_tag_rex (check_self) */
   unsigned char jit, literal, utf, prevalidate, rex, incache;
+  unsigned char needdone; /* need/needbuf are filled (rx_literals) */
   fm_regex *prev, *next;
+  fm_literal need;        /* the literal every match contains; n 0: none */
+  char needbuf[RX_NEED_MAX];
 };
 
 /* uservalues: 1 pattern, 2 options key, 3 state, 4 chartables anchor */
@@ -140,6 +147,8 @@ static inline const char *rx_litfind(const fm_regex *r, const char *s, size_t n)
   return at == FM_NOTFOUND ? NULL : s + at;
 }
 
+static inline int rx_errcode(int rc);
+
 /* One match at off.  1 = match (ov valid), 0 = none, < 0 = FM_E* code. */
 RX_INLINE int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                    uint32_t ef) {
@@ -167,6 +176,11 @@ RX_INLINE int rx_exec(fm_regex *r, const char *s, size_t n, size_t off,
                      r->st->mctx);
   if (rc >= 0) return 1;
   r->lastrc = rc;
+  return rx_errcode(rc);
+}
+
+/* A PCRE2 match's failure as 0 (no match) or an FM_E* code. */
+static inline int rx_errcode(int rc) {
   switch (rc) {
   case PCRE2_ERROR_NOMATCH:
     return 0;
@@ -221,7 +235,9 @@ static inline const char *rx_subject(lua_State *L, int idx, size_t *n) {
 /* init as string.find reads it: 1-based, negative from the end; returns 0
    when it lies past the end (no match possible). */
 static inline int rx_init(lua_State *L, int idx, size_t n, size_t *off) {
-  lua_Integer i = idx ? luaL_optinteger(L, idx, 1) : 1;
+  int isint = 0;
+  lua_Integer i = idx ? lua_tointegerx(L, idx, &isint) : 1;
+  if (idx && !isint) i = luaL_optinteger(L, idx, 1); /* nil, "3", errors */
   if (i > 0) {
     if ((lua_Unsigned)i - 1 > (lua_Unsigned)n) return 0;
     *off = (size_t)(i - 1);

@@ -25,25 +25,48 @@ static fm_regex *fm_arg_top(lua_State *L, int pidx, int oidx, int nargs) {
 RX_INLINE int fm_findfunc(lua_State *L, int method) {
   size_t n, pl, off = 0;
   const char *s = rx_subject(L, 1, &n), *p;
-  int top = lua_gettop(L);
+  int top = lua_gettop(L), t4 = LUA_TNONE;
   fm_regex *r;
   if (top >= 3 && !rx_init(L, 3, n, &off)) off = SIZE_MAX;
-  if (top <= 3 && (p = lua_tolstring(L, 2, &pl)) != NULL) {
-    /* the hot case: string pattern, no options, cached.  The object is not
-       anchored on the stack: nothing below runs Lua code or compiles, so
-       it stays in the cache (which holds it) for the whole call. */
+  if (top <= 4 && (p = lua_tolstring(L, 2, &pl)) != NULL &&
+      (top < 4 || (t4 = lua_type(L, 4)) == LUA_TSTRING || t4 == LUA_TNIL)) {
+    /* the hot case: string pattern, cached, with or without an options
+       string.  The object is not anchored on the stack: nothing below runs
+       Lua code or compiles, so it stays in the cache (which holds it) for
+       the whole call. */
     rx_state *st = (rx_state *)lua_touserdata(L, UV_STATE);
-    rx_slot *sl = rx_slotof(st, p);
-    if (sl->pat == p)
+    const char *o = NULL;
+    rx_slot *sl;
+    if (top == 4 && t4 == LUA_TSTRING) {
+      size_t ol;
+      o = lua_tolstring(L, 4, &ol);
+      if (ol == 0) o = NULL; /* "" is no options: the same object */
+    }
+    sl = rx_slotof(st, p, o);
+    if (sl->pat == p && sl->opts == o)
       r = sl->r;
     else {
-      lua_pushvalue(L, 2);
-      if (lua_rawget(L, UV_DEFSUB) != LUA_TUSERDATA) {
-        lua_pop(L, 1);
-        goto slow;
+      if (o != NULL) {
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, UV_ROOT) != LUA_TTABLE) {
+          lua_pop(L, 1);
+          goto slow;
+        }
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, -2) != LUA_TUSERDATA) {
+          lua_pop(L, 2);
+          goto slow;
+        }
+      } else {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, UV_DEFSUB) != LUA_TUSERDATA) {
+          lua_pop(L, 1);
+          goto slow;
+        }
       }
       r = (fm_regex *)lua_touserdata(L, -1);
-      if (r->pat == p) sl->pat = p, sl->r = r;
+      if (r->pat == p && (o == NULL ? r->keylen == 0 : r->key == o))
+        sl->pat = p, sl->opts = o, sl->r = r;
     }
     st->hits++;
     if (st->head != r) {

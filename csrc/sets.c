@@ -63,17 +63,23 @@ struct fm_wcset {
   lkey *lk;   /* sorted by (glen, gram) */
   size_t nlk;
   gtab *g[5]; /* by gram length; NULL when absent */
+  fm_ac *ac;  /* the same keys (lk order) as one automaton: first and all */
+  uint32_t *kinfo; /* per lkey: plan | KI_CASED | KI_CONFIRM (a hit reads
+                      this small array, not the lkey and its plan) */
   /* first filter of the scan: the last two folded bytes of some gram of
      length >= 2 (65536 bits), the byte of some gram of length 1 */
   uint64_t pair[1024], single[4];
   trie pre, suf;
-  uint32_t *always;
-  size_t nalways;
+  uint32_t *always; /* plans without a literal: those that can match an */
+  size_t nalways;   /* ASCII subject, then those that need a byte >= 0x80 */
+  size_t nalways_ascii;
   /* run state */
   uint32_t *seen, gen;
   size_t *res, nres;
   uint32_t *cand;
   size_t ncand;
+  uint64_t *bits; /* one bit a plan, all zero between runs: sorts results */
+  const fm_wcset *owner; /* a thread copy: the set whose tables it shares */
 };
 
 static uint32_t hash32(uint32_t v) { return v * 0x9E3779B1u; }
@@ -158,9 +164,40 @@ static int trie_build(trie *t, const tkey *keys, size_t nk) {
   return 1;
 }
 
+/* Only the run state is a copy's own. */
+static void free_scratch(fm_wcset *set) {
+  fm_free(set->seen);
+  fm_free(set->res);
+  fm_free(set->cand);
+  fm_free(set->bits);
+}
+
+fm_wcset *fm_wcset_thread_copy(const fm_wcset *set) {
+  fm_wcset *c = fm_malloc(sizeof *c);
+  if (c == NULL) return NULL;
+  memcpy(c, set, sizeof *c);
+  c->owner = set;
+  c->gen = 0;
+  c->seen = fm_calloc(set->n + 1, sizeof(uint32_t));
+  c->res = fm_malloc((set->n + 1) * sizeof(size_t));
+  c->cand = fm_malloc((set->n + 1) * sizeof(uint32_t));
+  c->bits = fm_calloc(set->n / 64 + 1, sizeof(uint64_t));
+  if (!c->seen || !c->res || !c->cand || !c->bits) {
+    free_scratch(c);
+    fm_free(c);
+    return NULL;
+  }
+  return c;
+}
+
 void fm_wcset_free(fm_wcset *set) {
   size_t k;
   if (set == NULL) return;
+  if (set->owner != NULL) { /* a thread copy */
+    free_scratch(set);
+    fm_free(set);
+    return;
+  }
   for (k = 0; k < set->n; k++)
     fm_wc_free(set->plans[k]);
   fm_free(set->plans);
@@ -176,13 +213,21 @@ void fm_wcset_free(fm_wcset *set) {
   trie_free(&set->pre);
   trie_free(&set->suf);
   fm_free(set->always);
-  fm_free(set->seen);
-  fm_free(set->res);
-  fm_free(set->cand);
+  free_scratch(set);
+  fm_ac_free(set->ac);
+  fm_free(set->kinfo);
   fm_free(set);
 }
 
 size_t fm_wcset_size(const fm_wcset *set) { return set->n; }
+
+size_t fm_wcset_literals(const fm_wcset *set, fm_literal *out, size_t cap) {
+  size_t k;
+  if (set->n == 0 || set->n > cap) return 0;
+  for (k = 0; k < set->n; k++)
+    if (!fm_wc_literal(set->plans[k], &out[k])) return 0;
+  return set->n;
+}
 const size_t *fm_wcset_matches(const fm_wcset *set) { return set->res; }
 
 static uint32_t gram_value(const char *s, size_t n) {
@@ -198,35 +243,6 @@ static int lkey_cmp(const void *a, const void *b) {
   if (x->glen != y->glen) return x->glen < y->glen ? -1 : 1;
   if (x->gram != y->gram) return x->gram < y->gram ? -1 : 1;
   return x->plan < y->plan ? -1 : x->plan > y->plan;
-}
-
-/* The longest literal a plan requires, as bytes to copy into keys: for
-   byte-level plans a literal atom; for umode plans the longest ASCII run of
-   a literal atom (ASCII letters fold only to ASCII letters, so the run must
-   appear in the subject, ASCII-caseless).  Writes *len; 0 if none. */
-static size_t required_literal(const fm_wcplan *p, char *out) {
-  size_t k, i, best = 0;
-  for (k = 0; k < p->natoms; k++) {
-    const atom *a = &p->atoms[k];
-    if (a->type != A_LIT) continue;
-    if (!p->umode) {
-      if (a->len > best) memcpy(out, p->lit + a->off, best = a->len);
-      continue;
-    }
-    for (i = 0; i < a->len;) {
-      size_t j = i;
-      while (j < a->len && p->cps[a->off + j] < 0x80)
-        j++;
-      if (j - i > best) {
-        size_t m;
-        best = j - i;
-        for (m = 0; m < best; m++)
-          out[m] = (char)p->cps[a->off + i + m];
-      }
-      i = j + 1;
-    }
-  }
-  return best;
 }
 
 /* How common a folded byte is in log lines and command lines (0..10): the
@@ -337,6 +353,60 @@ static int grams_build(fm_wcset *set) {
   return 1;
 }
 
+/* A plan with a literal byte >= 0x80 matches only subjects that have one:
+   ASCII bytes never fold to non-ASCII ones (and KELVIN SIGN / LONG S, which
+   fold to ASCII, are left out of folding, see wildcard.c). */
+static int needs_high(const fm_wcplan *p) {
+  size_t i;
+  for (i = 0; i < p->nlit; i++)
+    if ((unsigned char)p->lit[i] >= 0x80) return 1;
+  return 0;
+}
+
+static int is_ascii(const unsigned char *s, size_t n) {
+  uint64_t acc = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    acc |= w;
+  }
+  for (; i < n; i++)
+    acc |= s[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* The automaton over the lkeys (in their sorted order: a hit's id is its
+   lkey).  set:first and set:all take it: one pass over the subject reports
+   every key occurrence, where the gram scan probes its tables at most
+   bytes of a short command line once 15 006 keys make its first filter
+   pass nearly every byte (callgrind: 265 instructions a byte on the
+   SigmaHQ set).  set:test keeps the gram scan, which stops at the first
+   confirmed hit. */
+#define KI_CASED 0x80000000u
+#define KI_CONFIRM 0x40000000u
+#define KI_PLAN 0x3FFFFFFFu
+static int ac_build(fm_wcset *set) {
+  const char **keys;
+  size_t *lens, k;
+  if (set->nlk == 0 || set->n > KI_PLAN) return 1; /* (the gram scan then) */
+  keys = (const char **)fm_malloc(set->nlk * sizeof *keys);
+  lens = (size_t *)fm_malloc(set->nlk * sizeof *lens);
+  set->kinfo = (uint32_t *)fm_malloc(set->nlk * sizeof(uint32_t));
+  if (keys != NULL && lens != NULL && set->kinfo != NULL) {
+    for (k = 0; k < set->nlk; k++) {
+      const lkey *l = &set->lk[k];
+      keys[k] = set->keys + l->key, lens[k] = l->klen;
+      set->kinfo[k] = l->plan | (set->plans[l->plan]->cased ? KI_CASED : 0) |
+                      (l->confirm ? KI_CONFIRM : 0);
+    }
+    set->ac = fm_ac_new(keys, lens, set->nlk);
+  }
+  fm_free(keys);
+  fm_free(lens);
+  return set->ac != NULL;
+}
+
 fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n) {
   fm_wcset *set = fm_calloc(1, sizeof *set);
   tkey *pk = NULL, *sk = NULL;
@@ -352,10 +422,11 @@ fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n) {
   set->seen = fm_calloc(n + 1, sizeof(uint32_t));
   set->res = fm_malloc((n + 1) * sizeof(size_t));
   set->cand = fm_malloc((n + 1) * sizeof(uint32_t));
+  set->bits = fm_calloc(n / 64 + 1, sizeof(uint64_t));
   pk = fm_malloc((n + 1) * sizeof(tkey));
   sk = fm_malloc((n + 1) * sizeof(tkey));
   if (!set->keys || !set->lk || !set->always || !set->seen || !set->res ||
-      !set->cand || !pk || !sk)
+      !set->cand || !set->bits || !pk || !sk)
     goto fail;
   for (k = 0; k < n; k++) {
     fm_wcplan *p = plans[k];
@@ -371,7 +442,8 @@ fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n) {
       sk[nsk++].rev = 1;
       continue;
     }
-    len = required_literal(p, set->keys + nkeys);
+    len = p->nreq; /* the plan's required literal (wildcard.c) */
+    memcpy(set->keys + nkeys, p->req, len);
     if (len == 0) {
       set->always[set->nalways++] = (uint32_t)k;
       continue;
@@ -382,8 +454,22 @@ fm_wcset *fm_wcset_new(fm_wcplan **plans, size_t n) {
     set->nlk++;
     nkeys += len;
   }
+  { /* the always list: ASCII-capable plans first, in index order (the
+       SigmaHQ set has 50 homoglyph patterns such as "*А*": no ASCII
+       subject can match them, and trying each cost a quarter of set:all) */
+    size_t a = 0, b;
+    uint32_t *tmp = fm_malloc((set->nalways + 1) * sizeof(uint32_t));
+    if (tmp == NULL) goto fail;
+    for (b = 0; b < set->nalways; b++)
+      if (!needs_high(set->plans[set->always[b]])) tmp[a++] = set->always[b];
+    set->nalways_ascii = a;
+    for (b = 0; b < set->nalways; b++)
+      if (needs_high(set->plans[set->always[b]])) tmp[a++] = set->always[b];
+    memcpy(set->always, tmp, set->nalways * sizeof(uint32_t));
+    fm_free(tmp);
+  }
   if (!trie_build(&set->pre, pk, npk) || !trie_build(&set->suf, sk, nsk) ||
-      !grams_build(set))
+      !grams_build(set) || !ac_build(set))
     goto fail;
   ok = 1;
 fail:
@@ -497,33 +583,100 @@ static int gram_scan(fm_wcset *set, const unsigned char *s, size_t n,
   return 0;
 }
 
-static int u32_cmp(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
+/* Sorting plan indexes (distinct, below set->n): insertion for a few, else
+   through the set's bitmap -- one pass over n/64 words, where qsort took a
+   fifth of set:all on the SigmaHQ set (81 results an event, callgrind). */
+#define SORT_FEW 24
+static void sort_u32(fm_wcset *set, uint32_t *a, size_t m) {
+  size_t i, j, w;
+  if (m <= SORT_FEW) {
+    for (i = 1; i < m; i++) {
+      uint32_t x = a[i];
+      for (j = i; j > 0 && a[j - 1] > x; j--)
+        a[j] = a[j - 1];
+      a[j] = x;
+    }
+    return;
+  }
+  for (i = 0; i < m; i++)
+    set->bits[a[i] >> 6] |= (uint64_t)1 << (a[i] & 63);
+  for (w = 0, j = 0; j < m; w++)
+    while (set->bits[w] != 0) {
+      a[j++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(set->bits[w]));
+      set->bits[w] &= set->bits[w] - 1;
+    }
 }
-static int size_cmp(const void *a, const void *b) {
-  size_t x = *(const size_t *)a, y = *(const size_t *)b;
-  return x < y ? -1 : x > y;
+static void sort_size(fm_wcset *set, size_t *a, size_t m) {
+  size_t i, j, w;
+  if (m <= SORT_FEW) {
+    for (i = 1; i < m; i++) {
+      size_t x = a[i];
+      for (j = i; j > 0 && a[j - 1] > x; j--)
+        a[j] = a[j - 1];
+      a[j] = x;
+    }
+    return;
+  }
+  for (i = 0; i < m; i++)
+    set->bits[a[i] >> 6] |= (uint64_t)1 << (a[i] & 63);
+  for (w = 0, j = 0; j < m; w++)
+    while (set->bits[w] != 0) {
+      a[j++] = w * 64 + (size_t)__builtin_ctzll(set->bits[w]);
+      set->bits[w] &= set->bits[w] - 1;
+    }
+}
+
+/* An occurrence of lkey id ending at end: under ASCII folding already;
+   a cased plan's key is compared byte for byte. */
+typedef struct acrun {
+  fm_wcset *set;
+  const unsigned char *s;
+  size_t n;
+  int mode;
+} acrun;
+
+static int ac_hit(void *ud, uint32_t id, size_t end) {
+  acrun *c = (acrun *)ud;
+  fm_wcset *set = c->set;
+  uint32_t ki = set->kinfo[id], plan = ki & KI_PLAN;
+  if (set->seen[plan] == set->gen) return 0;
+  if (ki & KI_CASED) {
+    const lkey *l = &set->lk[id];
+    if (memcmp(c->s + end - l->klen, set->keys + l->key, l->klen) != 0)
+      return 0;
+  }
+  return set_hit(set, plan, (ki & KI_CONFIRM) != 0, (const char *)c->s, c->n,
+                 c->mode);
+}
+
+static int literal_scan(fm_wcset *set, const unsigned char *s, size_t n,
+                        int mode) {
+  acrun c;
+  if (mode == FM_SET_ANY || set->ac == NULL) return gram_scan(set, s, n, mode);
+  c.set = set, c.s = s, c.n = n, c.mode = mode;
+  return fm_ac_scan(set->ac, (const char *)s, n, ac_hit, &c);
 }
 
 size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode) {
   const unsigned char *u = (const unsigned char *)s;
-  size_t k, best = SIZE_MAX;
+  size_t k, best = SIZE_MAX, lim;
   if (++set->gen == 0) { /* wrapped: forget every stamp */
     memset(set->seen, 0, (set->n + 1) * sizeof(uint32_t));
     set->gen = 1;
   }
   set->nres = set->ncand = 0;
   if (trie_walk(set, &set->pre, u, n, 0, mode) ||
-      trie_walk(set, &set->suf, u, n, 1, mode) || gram_scan(set, u, n, mode))
+      trie_walk(set, &set->suf, u, n, 1, mode) ||
+      literal_scan(set, u, n, mode))
     return 1;
-  for (k = 0; k < set->nalways; k++)
+  for (k = 0, lim = is_ascii(u, n) ? set->nalways_ascii : set->nalways;
+       k < lim; k++)
     if (set_hit(set, set->always[k], 0, s, n, mode)) return 1;
   if (mode == FM_SET_ANY) return 0;
   if (mode == FM_SET_FIRST) {
     for (k = 0; k < set->nres; k++)
       if (set->res[k] < best) best = set->res[k];
-    qsort(set->cand, set->ncand, sizeof(uint32_t), u32_cmp);
+    sort_u32(set, set->cand, set->ncand);
     for (k = 0; k < set->ncand && set->cand[k] < best; k++)
       if (fm_wc_match(set->plans[set->cand[k]], s, n))
         return (size_t)set->cand[k] + 1;
@@ -532,21 +685,65 @@ size_t fm_wcset_run(fm_wcset *set, const char *s, size_t n, int mode) {
   for (k = 0; k < set->ncand; k++)
     if (fm_wc_match(set->plans[set->cand[k]], s, n))
       set->res[set->nres++] = set->cand[k];
-  qsort(set->res, set->nres, sizeof(size_t), size_cmp);
+  sort_size(set, set->res, set->nres);
   return set->nres;
 }
 
 /* ---------------------------------------------------------------------
 ** Lua binding: fm.set
 ** ------------------------------------------------------------------- */
+#define SET_LITS 64 /* literals the block search takes (FM_LITSET_MAX) */
 typedef struct set_ud {
   fm_matcher base;
   fm_wcset *set;
+  fm_literal lits[SET_LITS]; /* the block search's, pointing into plans */
+  size_t nlits;
 } set_ud;
 
 static int set_testfn(fm_matcher *m, const char *s, size_t n) {
   return (int)fm_wcset_run(((set_ud *)m)->set, s, n, FM_SET_ANY);
 }
+
+/* The line filter's extras: the plans' required literals when every plan
+   has one and there are few (the block search's multi-literal loop; a big
+   set is faster line by line through its own gram index); and thread
+   copies, which share the set's tables and keep their own run state. */
+static size_t set_literals(fm_matcher *m, const fm_literal **lits) {
+  set_ud *u = (set_ud *)m;
+  *lits = u->lits;
+  return u->nlits;
+}
+
+typedef struct set_copy {
+  fm_matcher base;
+  fm_wcset *set;
+} set_copy;
+
+static int set_copy_testfn(fm_matcher *m, const char *s, size_t n) {
+  return (int)fm_wcset_run(((set_copy *)m)->set, s, n, FM_SET_ANY);
+}
+
+static fm_matcher *set_thread_copy(fm_matcher *m) {
+  set_copy *c = fm_calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->set = fm_wcset_thread_copy(((set_ud *)m)->set);
+  if (c->set == NULL) {
+    fm_free(c);
+    return NULL;
+  }
+  c->base.test = set_copy_testfn;
+  return &c->base;
+}
+
+static void set_thread_drop(fm_matcher *m, fm_matcher *copy) {
+  (void)m;
+  if (copy == NULL) return;
+  fm_wcset_free(((set_copy *)copy)->set);
+  fm_free(copy);
+}
+
+static const fm_matcher_ops set_ops = {set_literals, set_thread_copy,
+                                       set_thread_drop};
 
 /* Methods are closures whose upvalue 1 is their class's metatable: checking
    self is then one rawequal, no registry lookup (this is the hot path of
@@ -586,7 +783,7 @@ static int l_set(lua_State *L) {
   if ((size_t)len >= UINT32_MAX / 2)
     return luaL_error(L, "fastmatch: too many patterns in one set");
   u = (set_ud *)lua_newuserdatauv(L, sizeof *u, 1);
-  u->base.test = NULL, u->set = NULL;
+  u->base.test = NULL, u->set = NULL, u->base.ops = NULL, u->nlits = 0;
   luaL_setmetatable(L, SET_MT);
   plans = fm_calloc((size_t)len + 1, sizeof *plans);
   if (plans == NULL) return luaL_error(L, "fastmatch: not enough memory");
@@ -607,6 +804,8 @@ static int l_set(lua_State *L) {
   u->set = fm_wcset_new(plans, (size_t)len);
   if (u->set == NULL) return luaL_error(L, "fastmatch: not enough memory");
   u->base.test = set_testfn;
+  u->nlits = fm_wcset_literals(u->set, u->lits, SET_LITS);
+  u->base.ops = &set_ops;
   lua_pushvalue(L, 1); /* keep the list: set.patterns */
   lua_setiuservalue(L, -2, 1);
   return 1;

@@ -45,6 +45,9 @@ struct fm_wcplan {
   const char *a, *b;
   size_t na, nb;
   int ci; /* caseless and the needle has letters */
+  char *req;   /* the longest literal every match contains (see */
+  size_t nreq; /* required_literal): the set index's key, the line */
+               /* filter's block search; nreq 0 for none */
 };
 
 #ifdef LUA_VERSION_NUM

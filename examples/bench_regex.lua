@@ -60,6 +60,20 @@ do
     cost < 0.25 and "(met)" or "(NOT met)"))
 end
 
+-- 2b. the same with an options string: fm.find(s, pat, 1, "i") takes the
+-- cache's front door too (its slots are keyed by pattern and options)
+do
+  local rei = fm.compile(pat, "i")
+  local r = B.compare('fm.find(s, pat, 1, "i") vs fm.compile(pat, "i"):find(s), compiled once', {
+    { name = 're:find(s)  [re = fm.compile(pat, "i")]', n = N,
+      fn = function() for _ = 1, N do rei:find(line) end end },
+    { name = 'fm.find(s, pat, 1, "i")  [cache lookup per call]', n = N,
+      fn = function() for _ = 1, N do find(line, pat, 1, "i") end end },
+  })
+  local x = 1 / r[2].speedup
+  report('fm.find(s, pat, 1, "i") speed relative to re:find(s)', x, ">= 0.9x", x >= 0.9)
+end
+
 -- 3. precompiled: ours vs rex_pcre2.new(pat):find without jit_compile
 if has_rex then
   local rr = rex.new(pat)

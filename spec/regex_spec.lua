@@ -569,6 +569,22 @@ describe("the pattern cache", function()
     end
   end)
 
+  it("never answers with an evicted pattern or options string whose memory was reused", function()
+    -- with options the front door is keyed by both addresses
+    fm.cache_size(3)
+    for i = 1, 3000 do
+      local p, o = "K" .. i .. "z", ({ "i", "m", "im", "s" .. ("x"):rep(i % 3) })[i % 4 + 1]
+      local s = "xx" .. p:lower() .. "yy"
+      local want = o:find("i") and { 3, 2 + #p, n = 2 } or { n = 1 }
+      assert.same(want, pack(fm.find(s, p, 1, o)), p .. " " .. o)
+      assert.same(want, pack(fm.find(s, p, nil, o)), p .. " " .. o)
+      assert.equal(o:find("i") ~= nil, fm.test(s, "^xx" .. p, 1, o))
+      assert.same(pack(fm.compile(p, o):find(s, 2)), pack(fm.find(s, p, 2, o)))
+      assert.same(pack(fm.compile(p, o):match(s, -4)), pack(fm.match(s, p, -4, o)))
+      if i % 97 == 0 then collectgarbage() end
+    end
+  end)
+
   it("finds long patterns (not interned by Lua) through the cache", function()
     local a = ("long-pattern-"):rep(5) .. "end"
     local b = ("long-pattern-"):rep(5) .. ("end"):sub(1, 3) -- equal, another object
