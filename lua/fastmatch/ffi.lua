@@ -77,20 +77,18 @@ function M.install(fm, core)
   -- holds it after the C function's first call of the pattern), or nil
   local function get(p, opts)
     local t = plain
-    if opts ~= nil then
-      t = by_opts[opts]
-      if t == nil then
-        if type(opts) ~= "string" then return nil end
-        t = setmetatable({}, WEAK)
-        by_opts[opts] = t
-      end
+    if opts ~= nil then t = by_opts[opts] end
+    local r
+    if t ~= nil then
+      r = t[p]
+      if r ~= nil then return r end
     end
-    local r = t[p]
-    if r ~= nil or type(p) ~= "string" then return r end
+    if type(p) ~= "string" or (opts ~= nil and type(opts) ~= "string") then return nil end
     local nt = never[opts or ""]
     if nt ~= nil and nt[p] then return nil end
     r = cached(p, opts, OVN - 1)
     if r ~= nil then
+      if t == nil then t = setmetatable({}, WEAK); by_opts[opts] = t end -- options the cache knows
       t[p] = r
     elseif cached(p, opts) ~= nil then -- cached, but not for this path
       if nnever >= 4096 then never, nnever = {}, 0 end
