@@ -67,12 +67,12 @@ describe("fastmatch.set", function()
 
   it("matches patterns without an ASCII literal only against subjects that have non-ASCII bytes", function()
     -- homoglyph patterns (Cyrillic and Greek capitals) beside ASCII ones
-    local set = fm.set({ "*А*", "*Ο*", "*x*", "*", "?", "*\xC3*", "*ſ*", "*K*" })
+    local set = fm.set({ "*А*", "*Ο*", "*x*", "*", "?", "*\195*", "*ſ*", "*K*" })
     assert.same({ 3, 4, 5 }, set:all("x"))
     assert.same({ 4 }, set:all("yy"))
     assert.same({ 1, 4 }, set:all("pаypal")) -- Cyrillic а
     assert.same({ 2, 4, 5 }, set:all("ο")) -- Greek ο: one character
-    assert.same({ 4, 5, 6 }, set:all("\xC3"))
+    assert.same({ 4, 5, 6 }, set:all("\195"))
     assert.same({ 4, 5 }, set:all("s")) -- LONG S folds to s, but ASCII does not fold to it
     assert.same({ 3, 4, 7 }, set:all("xſ"))
     assert.equal(1, set:first("АО")) -- Cyrillic А and О (not Greek Ο)
