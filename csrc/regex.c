@@ -696,6 +696,8 @@ void fm_open_regex(lua_State *L) {
   lua_setfield(L, uv0 + 3, "__index");
 
   setfuncs_uv(L, mod, fm_funcs, uv0);
+  setfuncs_uv(L, mod, ffi_funcs, uv0); /* core._ffi_*: ffi.lua's set-up */
+  ffi_open(L, mod);
 
   lua_newtable(L);
   setfuncs_uv(L, lua_gettop(L), rex_funcs, uv0);

@@ -1,6 +1,7 @@
 /*
 ** regex.h -- what the regex room's files share (regex.c, regex_loops.c,
-** regex_fm.c, regex_rex.c) and nobody else includes: the compiled object,
+** regex_fm.c, regex_rex.c, and ffi.c, its FFI face) and nobody else
+** includes: the compiled object,
 ** the per-state data, the hot inline helpers (one match, the cache's LRU
 ** touch, argument reading, the find fast path) and the room's functions.
 ** The rx_ names are the room's own: they are hidden (never exported from
@@ -310,6 +311,10 @@ int buf_gc(lua_State *L);
 /* regex_fm.c: the fm face */
 extern const luaL_Reg fm_funcs[], fm_methods[], fm_meta[];
 void limits_apply(rx_state *st);
+
+/* ffi.c: the FFI face (LuaJIT's ffi calls its exported entry points) */
+extern const luaL_Reg ffi_funcs[];
+void ffi_open(lua_State *L, int mod);
 
 /* regex_rex.c: the lrexlib face */
 extern const luaL_Reg rex_funcs[], rex_methods[], rex_meta[];

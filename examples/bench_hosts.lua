@@ -56,7 +56,7 @@ else
     end
     print(("-- inside nginx %s (ngx_lua %s, %s): %s log lines, median of %s interleaved rounds")
       :format(kv.nginx, kv.ngx_lua, kv.jit, kv.lines, kv.rounds))
-    print("   peer: ngx.re (PCRE JIT, options \"jo\": compiled once, cached)")
+    print("   peer: ngx.re (PCRE JIT, options \"jo\": compiled once, cached); fastmatch's FFI path: " .. tostring(kv.ffi))
     for _, g in ipairs(order) do
       local c = cases[g]
       local peer = c[#c]
@@ -72,13 +72,19 @@ else
       report(("fm.find vs ngx.re.find jo (%s)"):format(g), x, ">= 1.5x", x >= 1.5)
       report(("fm.compile:find vs ngx.re.find jo (%s)"):format(g),
         ratio(g, "fm.compile:find", "ngx.re.find jo"), "(compiled object)")
+      report(("fm.find C API vs ngx.re.find jo (%s)"):format(g),
+        ratio(g, "fm.find C API", "ngx.re.find jo"), "(without the FFI path)")
     end
     local x = ratio("request match", "fm.match", "ngx.re.match jo")
     report("fm.match vs ngx.re.match jo (request match)", x, "(no goal)")
     report("fm.compile:match vs ngx.re.match jo",
       ratio("request match", "fm.compile:match", "ngx.re.match jo"), "(no goal)")
+    report("fm.match C API vs ngx.re.match jo", ratio("request match", "fm.match C API", "ngx.re.match jo"),
+      "(without the FFI path)")
     x = ratio("wildcard set", "fm.set:test", "ngx.re.find joi loop")
     report("fm.set (20 wildcards) vs a loop of 20 ngx.re.find joi", x, ">= 10x", x >= 10)
+    report("fm.set:test C API vs the loop", ratio("wildcard set", "fm.set:test C API", "ngx.re.find joi loop"),
+      "(without the FFI path)")
   end)
   host.stop()
   if not ok then print("-- nginx: FAILED: " .. tostring(err)) end

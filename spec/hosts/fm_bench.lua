@@ -3,6 +3,7 @@
 -- combined-log lines.  examples/bench_hosts.lua starts nginx and asks
 -- /bench; the answer is one "key value" line per figure.
 local fm = require "fastmatch"
+local F = require "fastmatch.ffi" -- the FFI path (active under LuaJIT) and the C API functions
 
 local M = {}
 
@@ -92,34 +93,55 @@ function M.run(quick)
   put("jit", jit.version)
   put("ngx_lua", ngx.config.ngx_lua_version)
   put("nginx", ngx.config.nginx_version)
+  put("ffi", F.active and "active" or ("off (" .. tostring(F.reason) .. ")"))
+  -- the C API path beside the FFI one (the same as fm.* when it is off)
+  local cfind, cmatch = F.c.find or find, F.c.match or match
+  local cset_test = F.c.set_test or function(st, s) return st:test(s) end
+  -- what bounds fm.find: one FFI call of the match on the cached object
+  -- (no lookup, no results), against the anchored request line
+  local exec = F.active and F.lib.fm_ffi_exec
+  find(L[1], P_FIND)
+  local r_find = require("fastmatch.core")._ffi_cached(P_FIND)
 
-  local function loop(f) return function() local c = 0 for i = 1, N do if f(L[i]) then c = c + 1 end end return c end end
+  -- each case's loop is its own chunk: LuaJIT compiles one root trace per
+  -- loop, so a case never runs as a side trace of another case's loop
+  local LOOP = "local L, N, f = ... return function() local c = 0 " ..
+    "for i = 1, N do if f(L[i]) then c = c + 1 end end return c end"
+  local function loop(f) return assert(loadstring(LOOP, "=loop"))(L, N, f) end
   local groups = {
     { "status find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_STATUS) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_status:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_STATUS) end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_STATUS, "jo") end) } } },
     { "literal find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_LIT) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_lit:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_LIT) end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_LIT, "jo") end) } } },
     { "request match", {
       { name = "fm.match", fn = loop(function(s) return match(s, P_MATCH) end) },
       { name = "fm.compile:match", fn = loop(function(s) return rx_match:match(s) end) },
+      { name = "fm.match C API", fn = loop(function(s) return cmatch(s, P_MATCH) end) },
       { name = "ngx.re.match jo", fn = loop(function(s) return re_match(s, P_MATCH, "jo") end) } } },
     { "request find", {
       { name = "fm.find", fn = loop(function(s) return find(s, P_FIND) end) },
       { name = "fm.compile:find", fn = loop(function(s) return rx_find:find(s) end) },
+      { name = "fm.find C API", fn = loop(function(s) return cfind(s, P_FIND) end) },
+      F.active and { name = "fm_ffi_exec alone", fn = loop(function(s) return exec(r_find, s, #s, 0, nil, 0) > 0 end) },
       { name = "ngx.re.find jo", fn = loop(function(s) return re_find(s, P_FIND, "jo") end) } } },
     { "wildcard set", {
       { name = "fm.set:test", fn = loop(function(s) return set:test(s) end) },
+      { name = "fm.set:test C API", fn = loop(function(s) return cset_test(set, s) end) },
       { name = "ngx.re.find joi loop", fn = loop(function(s)
           for k = 1, #rxs do if re_find(s, rxs[k], "joi") then return true end end
           return false
         end) } } },
   }
   for _, g in ipairs(groups) do
-    local cases = compare(g[2], rounds)
+    local list = {}
+    for _, c in ipairs(g[2]) do if c then list[#list + 1] = c end end -- cases that exist here
+    local cases = compare(list, rounds)
     for _, c in ipairs(cases) do
       put(("case %s | %s"):format(g[1], c.name), ("%.1f %d"):format(c.seconds / N * 1e9, c.count))
     end
