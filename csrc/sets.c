@@ -587,44 +587,31 @@ static int gram_scan(fm_wcset *set, const unsigned char *s, size_t n,
    through the set's bitmap -- one pass over n/64 words, where qsort took a
    fifth of set:all on the SigmaHQ set (81 results an event, callgrind). */
 #define SORT_FEW 24
-static void sort_u32(fm_wcset *set, uint32_t *a, size_t m) {
-  size_t i, j, w;
-  if (m <= SORT_FEW) {
-    for (i = 1; i < m; i++) {
-      uint32_t x = a[i];
-      for (j = i; j > 0 && a[j - 1] > x; j--)
-        a[j] = a[j - 1];
-      a[j] = x;
-    }
-    return;
+/* One body for both element types (the candidates are uint32_t, the
+   results size_t): a macro, as C has no generics. */
+#define DEFINE_SORT(name, T)                                                   \
+  static void name(fm_wcset *set, T *a, size_t m) {                            \
+    size_t i, j, w;                                                            \
+    if (m <= SORT_FEW) {                                                       \
+      for (i = 1; i < m; i++) {                                                \
+        T x = a[i];                                                            \
+        for (j = i; j > 0 && a[j - 1] > x; j--)                                \
+          a[j] = a[j - 1];                                                     \
+        a[j] = x;                                                              \
+      }                                                                        \
+      return;                                                                  \
+    }                                                                          \
+    for (i = 0; i < m; i++)                                                    \
+      set->bits[a[i] >> 6] |= (uint64_t)1 << (a[i] & 63);                      \
+    for (w = 0, j = 0; j < m; w++)                                             \
+      while (set->bits[w] != 0) {                                              \
+        a[j++] = (T)(w * 64 + (size_t)__builtin_ctzll(set->bits[w]));          \
+        set->bits[w] &= set->bits[w] - 1;                                      \
+      }                                                                        \
   }
-  for (i = 0; i < m; i++)
-    set->bits[a[i] >> 6] |= (uint64_t)1 << (a[i] & 63);
-  for (w = 0, j = 0; j < m; w++)
-    while (set->bits[w] != 0) {
-      a[j++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(set->bits[w]));
-      set->bits[w] &= set->bits[w] - 1;
-    }
-}
-static void sort_size(fm_wcset *set, size_t *a, size_t m) {
-  size_t i, j, w;
-  if (m <= SORT_FEW) {
-    for (i = 1; i < m; i++) {
-      size_t x = a[i];
-      for (j = i; j > 0 && a[j - 1] > x; j--)
-        a[j] = a[j - 1];
-      a[j] = x;
-    }
-    return;
-  }
-  for (i = 0; i < m; i++)
-    set->bits[a[i] >> 6] |= (uint64_t)1 << (a[i] & 63);
-  for (w = 0, j = 0; j < m; w++)
-    while (set->bits[w] != 0) {
-      a[j++] = w * 64 + (size_t)__builtin_ctzll(set->bits[w]);
-      set->bits[w] &= set->bits[w] - 1;
-    }
-}
+DEFINE_SORT(sort_u32, uint32_t)
+DEFINE_SORT(sort_size, size_t)
+#undef DEFINE_SORT
 
 /* An occurrence of lkey id ending at end: under ASCII folding already;
    a cased plan's key is compared byte for byte. */

@@ -144,55 +144,35 @@ function M.install(fm, core)
     return caps(s, 1, rc - 1)
   end
 
-  fm.find = function(...)
-    local s, p, init, opts = ...
-    local r = get(p, opts)
-    if r == nil then return find(...) end
-    if type(s) == "string" then
-      local n = #s
-      local off = offset(init, n)
-      if off ~= nil then
-        local rc = exec(r, s, n, off, ov, OVN)
-        if rc == 0 then return nil end
-        if rc > 0 then return find_values(s, rc) end
-        if rc == FALLBACK then forget(p, opts) end
+  -- fm.find, fm.match, fm.test: one FFI call and the values made in Lua;
+  -- anything else goes to the C function as a tail call with the caller's
+  -- own arguments (its errors then name the same function and line).
+  -- values == nil makes test (a boolean, no captures).
+  local function cached(c_fn, values)
+    return function(...)
+      local s, p, init, opts = ...
+      local r = get(p, opts)
+      if r == nil then return c_fn(...) end
+      if type(s) == "string" then
+        local n = #s
+        local off = offset(init, n)
+        if off ~= nil then
+          local rc
+          if values then
+            rc = exec(r, s, n, off, ov, OVN)
+            if rc == 0 then return nil end
+            if rc > 0 then return values(s, rc) end
+          else
+            rc = exec(r, s, n, off, nil, 0)
+            if rc >= 0 then return rc > 0 end
+          end
+          if rc == FALLBACK then forget(p, opts) end
+        end
       end
+      return c_fn(...)
     end
-    return find(...)
   end
-
-  fm.match = function(...)
-    local s, p, init, opts = ...
-    local r = get(p, opts)
-    if r == nil then return match(...) end
-    if type(s) == "string" then
-      local n = #s
-      local off = offset(init, n)
-      if off ~= nil then
-        local rc = exec(r, s, n, off, ov, OVN)
-        if rc == 0 then return nil end
-        if rc > 0 then return match_values(s, rc) end
-        if rc == FALLBACK then forget(p, opts) end
-      end
-    end
-    return match(...)
-  end
-
-  fm.test = function(...)
-    local s, p, init, opts = ...
-    local r = get(p, opts)
-    if r == nil then return test(...) end
-    if type(s) == "string" then
-      local n = #s
-      local off = offset(init, n)
-      if off ~= nil then
-        local rc = exec(r, s, n, off, nil, 0)
-        if rc >= 0 then return rc > 0 end
-        if rc == FALLBACK then forget(p, opts) end
-      end
-    end
-    return test(...)
-  end
+  fm.find, fm.match, fm.test = cached(find, find_values), cached(match, match_values), cached(test, nil)
 
   -- re:find, re:match, re:test on objects of fm.compile: the class's
   -- __methods table, which each new object's __index table copies, gets
@@ -220,44 +200,29 @@ function M.install(fm, core)
       objs[r] = true
       return r
     end
-    meths.find = function(...)
-      local self, s, init = ...
-      if objs[self] and type(s) == "string" then
-        local n = #s
-        local off = offset(init, n)
-        if off ~= nil then
-          local rc = oexec(self, s, n, off, ov, OVN)
-          if rc == 0 then return nil end
-          if rc > 0 then return find_values(s, rc) end
+    -- the same for the methods of the objects this fm.compile made
+    local function method(c_fn, values)
+      return function(...)
+        local self, s, init = ...
+        if objs[self] and type(s) == "string" then
+          local n = #s
+          local off = offset(init, n)
+          if off ~= nil then
+            if values then
+              local rc = oexec(self, s, n, off, ov, OVN)
+              if rc == 0 then return nil end
+              if rc > 0 then return values(s, rc) end
+            else
+              local rc = oexec(self, s, n, off, nil, 0)
+              if rc >= 0 then return rc > 0 end
+            end
+          end
         end
+        return c_fn(...)
       end
-      return c_find(...)
     end
-    meths.match = function(...)
-      local self, s, init = ...
-      if objs[self] and type(s) == "string" then
-        local n = #s
-        local off = offset(init, n)
-        if off ~= nil then
-          local rc = oexec(self, s, n, off, ov, OVN)
-          if rc == 0 then return nil end
-          if rc > 0 then return match_values(s, rc) end
-        end
-      end
-      return c_match(...)
-    end
-    meths.test = function(...)
-      local self, s, init = ...
-      if objs[self] and type(s) == "string" then
-        local n = #s
-        local off = offset(init, n)
-        if off ~= nil then
-          local rc = oexec(self, s, n, off, nil, 0)
-          if rc >= 0 then return rc > 0 end
-        end
-      end
-      return c_test(...)
-    end
+    meths.find, meths.match = method(c_find, find_values), method(c_match, match_values)
+    meths.test = method(c_test, nil)
   end
 
   -- set:test(s): the set class's __index becomes a Lua function (compiled

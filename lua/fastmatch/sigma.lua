@@ -571,81 +571,55 @@ end
 -- value below base is an earlier event's, so cands is never emptied), and
 -- cands[1 .. nc] the rules whose gates are all open.
 local idx = {}  -- set:all's answer, one table refilled (see sets.c)
-local function probe(e, s, m, name, cands, nc, base)
-  local set, all = e.ci, e.ci_all
-  local _, n = 0, 0
-  if set then _, n = all(set, s, idx) end
-  if n > 0 then
-    local keys, trig = e.ci_keys, e.ci_trig
-    local mt = m[name]
-    if not mt then
-      mt = { 0, base }; m[name] = mt
-    elseif mt[2] ~= base then  -- an earlier event's: refill it
-      for k in next, mt do mt[k] = nil end
-      mt[1], mt[2] = 0, base
-    end
-    mt[1] = mt[1] + n
-    for i = 1, n do
-      local k = idx[i]
-      mt[keys[k]] = true
-      local t = trig[k]
-      if t then
-        for j = 1, #t, 2 do
-          local r, g = t[j], t[j + 1]
-          local old = cands[r]
-          if not old or old < base then
-            cands[r] = base + g
-            if g == r.full then nc = nc + 1; cands[nc] = r end
-          else
-            old = old - base
-            if old ~= g then
-              local now = OR[old * NMASK + g + 1]
-              if now ~= old then
-                cands[r] = base + now
-                if now == r.full then nc = nc + 1; cands[nc] = r end
-              end
+
+-- Record what one set matched of a field's value: its n pattern indexes in idx.
+local function take(n, keys, trig, m, name, cands, nc, base)
+  local mt = m[name]
+  if not mt then
+    mt = { 0, base }; m[name] = mt
+  elseif mt[2] ~= base then  -- an earlier event's: refill it
+    for k in next, mt do mt[k] = nil end
+    mt[1], mt[2] = 0, base
+  end
+  mt[1] = mt[1] + n
+  for i = 1, n do
+    local k = idx[i]
+    mt[keys[k]] = true
+    local t = trig[k]
+    if t then
+      for j = 1, #t, 2 do
+        local r, g = t[j], t[j + 1]
+        local old = cands[r]
+        if not old or old < base then
+          cands[r] = base + g
+          if g == r.full then nc = nc + 1; cands[nc] = r end
+        else
+          old = old - base
+          if old ~= g then
+            local now = OR[old * NMASK + g + 1]
+            if now ~= old then
+              cands[r] = base + now
+              if now == r.full then nc = nc + 1; cands[nc] = r end
             end
           end
         end
       end
     end
   end
-  set, all, n = e.cs, e.cs_all, 0
-  if set then _, n = all(set, s, idx) end
-  if n > 0 then
-    local keys, trig = e.cs_keys, e.cs_trig
-    local mt = m[name]
-    if not mt then
-      mt = { 0, base }; m[name] = mt
-    elseif mt[2] ~= base then  -- an earlier event's: refill it
-      for k in next, mt do mt[k] = nil end
-      mt[1], mt[2] = 0, base
-    end
-    mt[1] = mt[1] + n
-    for i = 1, n do
-      local k = idx[i]
-      mt[keys[k]] = true
-      local t = trig[k]
-      if t then
-        for j = 1, #t, 2 do
-          local r, g = t[j], t[j + 1]
-          local old = cands[r]
-          if not old or old < base then
-            cands[r] = base + g
-            if g == r.full then nc = nc + 1; cands[nc] = r end
-          else
-            old = old - base
-            if old ~= g then
-              local now = OR[old * NMASK + g + 1]
-              if now ~= old then
-                cands[r] = base + now
-                if now == r.full then nc = nc + 1; cands[nc] = r end
-              end
-            end
-          end
-        end
-      end
-    end
+  return nc
+end
+
+-- One value through its field's sets: the caseless one and the cased one.
+local function probe(e, s, m, name, cands, nc, base)
+  local set = e.ci
+  if set then
+    local _, n = e.ci_all(set, s, idx)
+    if n > 0 then nc = take(n, e.ci_keys, e.ci_trig, m, name, cands, nc, base) end
+  end
+  set = e.cs
+  if set then
+    local _, n = e.cs_all(set, s, idx)
+    if n > 0 then nc = take(n, e.cs_keys, e.cs_trig, m, name, cands, nc, base) end
   end
   return nc
 end
