@@ -833,10 +833,37 @@ static int l_lines_of(lua_State *L) {
   return 4;
 }
 
-/* fm.count_lines(src [, filter | opts]) -> number of (matching) lines,
+/* fm.count_lines(src [, filter | opts]), fm.count_lines(src, filter, opts)
+   -> number of (matching) lines,
    creating no Lua string for a C matcher or no filter. */
 static int l_count_lines(lua_State *L) {
-  LinesIter *it = lines_new(L, 2, 0, 1);
+  LinesIter *it;
+  if (!lua_isnoneornil(L, 3)) {
+    /* count_lines(src, filter, opts): the opts table at 3 with the filter
+       added (a copy; the caller's table is not touched) */
+    static const char *const known3[] = {"buffer", "max_line", "crlf",
+                                         "keep_newline", "lineno",
+                                         "threads", NULL};
+    luaL_checktype(L, 3, LUA_TTABLE);
+    fm_checkopts(L, 3, known3); /* a misspelt key is named at #3 */
+    if (lua_type(L, 2) == LUA_TTABLE)
+      luaL_argerror(L, 2, "a filter expected when options follow");
+    lua_settop(L, 3);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, 4);
+    }
+    if (!lua_isnil(L, 2)) {
+      lua_pushvalue(L, 2);
+      lua_setfield(L, 4, "filter");
+    }
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+  }
+  it = lines_new(L, 2, 0, 1);
   int obj = lua_gettop(L);
   lua_Integer count = 0;
   fm_line ln;

@@ -248,4 +248,29 @@ describe("the block search (fm.lines / fm.count_lines with a filter)", function(
     assert.has_error(function() fm.count_lines(path, { threads = -1 }) end)
     assert.has_error(function() fm.count_lines(path, { threads = 1.5 }) end)
   end)
+
+  it("takes the options third after a filter, as count_lines(src, m, {threads = N})", function()
+    local lines = {}
+    for i = 1, 30000 do lines[i] = (i % 7 == 0) and ("x mimikatz " .. i) or ("plain line " .. i) end
+    local path = tmpfile(table.concat(lines, "\n") .. "\n")
+    local m = fm.wildcard("*MIMIKATZ*")
+    local want = fm.count_lines(path, m)
+    assert.equal(math.floor(30000 / 7), want)
+    for _, threads in ipairs({ 1, 2, 0 }) do
+      assert.equal(want, fm.count_lines(path, m, { threads = threads, buffer = 4096 }))
+    end
+    assert.equal(want, fm.count_lines(path, nil, { filter = nil, threads = 2 }) - (30000 - want))
+    -- the options are read, not ignored: a limit set there holds
+    assert.has_error(function() fm.count_lines(path, m, { max_line = 5, threads = 2 }) end)
+    local n = 0
+    assert.equal(want, fm.count_lines(path, function(l) n = n + 1; return l:find("mimikatz", 1, true) ~= nil end, {}))
+    assert.equal(30000, n)
+    assert.has_error(function() fm.count_lines(path, m, { filter = m }) end,
+      "bad argument #3 to 'count_lines' (unknown option 'filter')")
+    assert.has_error(function() fm.count_lines(path, m, { thread = 2 }) end,
+      "bad argument #3 to 'count_lines' (unknown option 'thread')")
+    assert.has_error(function() fm.count_lines(path, m, 2) end)
+    assert.has_error(function() fm.count_lines(path, { filter = m }, { threads = 2 }) end,
+      "bad argument #2 to 'count_lines' (a filter expected when options follow)")
+  end)
 end)
