@@ -38,6 +38,10 @@ size_t fm_optsize(lua_State *L, int arg, size_t def);
 void fm_matcherclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *meta, lua_CFunction index);
 
+/* The fm.set at idx (sets.c): a pointer to its set, which is NULL once the
+   set was finalized; NULL when the value is not an fm.set. */
+fm_wcset **fm_setref(lua_State *L, int idx);
+
 /* Each capability adds its functions to the module table on the stack
    (called by core.c only). */
 void fm_open_alloc(lua_State *L);
@@ -47,5 +51,6 @@ void fm_open_regex(lua_State *L);
 void fm_open_wildcard(lua_State *L);
 void fm_open_sets(lua_State *L);
 void fm_open_text(lua_State *L);
+void fm_open_gate(lua_State *L);
 
 #endif

@@ -36,5 +36,6 @@ LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
   fm_open_wildcard(L);
   fm_open_sets(L);
   fm_open_text(L);
+  fm_open_gate(L);
   return 1;
 }

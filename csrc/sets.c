@@ -883,6 +883,14 @@ static int set_gc(lua_State *L) {
   return 0;
 }
 
+/* The fm.set at idx: a pointer to its set (NULL once collected: a
+   finalizer run by hand, which callers holding it must check), or NULL when
+   the value is not a set. */
+fm_wcset **fm_setref(lua_State *L, int idx) {
+  set_ud *u = (set_ud *)luaL_testudata(L, idx, SET_MT);
+  return u != NULL ? &u->set : NULL;
+}
+
 static const luaL_Reg set_methods[] = {
     {"test", set_test}, {"first", set_first}, {"all", set_all}, {NULL, NULL}};
 static const luaL_Reg set_meta[] = {{"__len", set_len},

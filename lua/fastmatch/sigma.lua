@@ -18,6 +18,8 @@ local modifiers = require "fastmatch.sigma.modifiers"
 local logsource = require "fastmatch.sigma.logsource"
 local event = require "fastmatch.sigma.event"
 local rule_mod = require "fastmatch.sigma.rule"
+local gate_mod = require "fastmatch.sigma.gate"
+local core = require "fastmatch.core"
 
 local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
 
@@ -348,6 +350,7 @@ local function build(eng)
     end
   end
   eng.prefilter_set, eng.prefilter_lits = nil, nil
+  eng.gate_obj = nil
   eng.dirty = false
 end
 
@@ -795,6 +798,16 @@ function Engine:prefilter()
   return self.prefilter_set, lits
 end
 
+-- The scan's gate (csrc/gate.c, program from sigma/gate.lua): a matcher that
+-- says in C, from the raw JSON line, whether any rule can fire on it; a line
+-- it drops is never decoded. nil in regex mode (no sets to ask).
+function Engine:gate()
+  if self.dirty then build(self) end
+  if self.regex then return nil end
+  if not self.gate_obj then self.gate_obj = core._sigma_gate(gate_mod.spec(self, KW)) end
+  return self.gate_obj
+end
+
 local function warn_line(lineno, msg)
   io.stderr:write(("fastmatch.sigma: line %d: %s\n"):format(lineno, msg))
 end
@@ -822,7 +835,7 @@ function Engine:scan(src, opts)
     error("bad argument #2 to 'scan' (on_error must be a function)", 2)
   end
   local filter = nil
-  if opts.prefilter ~= false then filter = self:prefilter() end
+  if opts.prefilter ~= false then filter = self:gate() or self:prefilter() end
   local decode = cjson().decode
   local it, st, c0, closer = fm.lines(src, { lineno = true, filter = filter,
     buffer = opts.buffer, max_line = opts.max_line })

@@ -1,0 +1,735 @@
+/*
+** gate.c -- fastmatch.sigma's scan gate: can this JSON line make any rule
+** fire?  One C pass per line: the line's fields (jsonflat.c), the variants
+** (logsource mappings) its Channel/EventID select, each field value through
+** that variant's pattern sets (sets.c), the rules those hits make
+** candidates, and each candidate's condition in three-valued logic over its
+** items.  A line is let through when some condition is true or unknown
+** (a cidr, a comparison: left to the engine), or when the line is not an
+** event the gate models; only lines that no rule can fire
+** on are dropped, so they are never decoded.
+** Owns: the gate's program and its run; the binding core._sigma_gate and
+** core._jsonflat.  Must not touch: what a rule means (lua/fastmatch/sigma:
+** the program is compiled there, from the same index eng:match uses).
+**
+** The program a rule compiles to, per variant (integers, postfix):
+**   ITEM field all ngroups {flags nbits bit.. nre rx.. nref (field how
+**        cased)..}*                                push the item's value
+**   NOT | ATLEAST need n (pop n, push: >= need true...) | CONST v | END
+** An item is an OR (all: an AND) of its value groups; a group is true when
+** a pattern it holds matched the field's value (a hit bit), or by its null /
+** exists flags, a regex (run here) or a field reference; a group with other
+** values (cidr, gt...) is unknown unless one of those made it true; a group of regexes each behind its required literal
+** (G_GUARDS: the bits are those literals) is false unless one matched, then
+** unknown.  Values: 0 false, 1 true, 2 unknown (Kleene).
+*/
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+#include "binding.h"
+#include "fastmatch.h"
+#include "jsonflat.h"
+
+enum { OP_END, OP_ITEM, OP_NOT, OP_ATLEAST, OP_CONST };
+enum { G_NULL = 1, G_EXISTS = 2, G_ABSENT = 4, G_OTHER = 8, G_GUARDS = 16 };
+enum { K_F = 0, K_T = 1, K_U = 2 };
+enum { MAXSTACK = 256 };
+
+typedef struct gcond {
+  uint32_t field;
+  uint32_t nvals;
+  uint32_t *off, *len; /* values (lower case) in the gate's text pool */
+} gcond;
+
+typedef struct gprobe {
+  uint32_t field; /* 0: every value of the event (keywords) */
+  uint32_t base;  /* the hit bit of the set's first pattern */
+  fm_wcset **set; /* the set userdata's own pointer (NULL once collected) */
+} gprobe;
+
+typedef struct gvar {
+  uint32_t ncond, nprobe, nbits, nrules;
+  gcond *conds;
+  gprobe *probes;    /* sorted by field */
+  uint32_t *pstart;  /* per field id: probes[pstart[f] .. pstart[f + 1]) */
+  uint32_t *trig_at; /* per bit: trig[trig_at[b] .. trig_at[b + 1]) pairs */
+  uint32_t *trig;    /* slot, gate bits */
+  uint32_t *full, *prog, *always; /* per rule */
+  uint32_t nalways;
+  int32_t *code;
+  size_t ncode;
+  uint32_t *bstamp, *rstamp; /* per bit, per rule: the run they belong to */
+  uint32_t *rmask, *cand;
+} gvar;
+
+typedef struct gate {
+  uint32_t nfields, nvars;
+  char *pool; /* names and condition values */
+  size_t npool;
+  uint32_t *name_off, *name_len;
+  uint32_t *htab; /* name hash -> field id (0 empty) */
+  size_t hmask;
+  gvar *vars;
+  fm_matcher **rx; /* regexes (the fm.compile objects, kept alive) */
+  uint32_t nrx;
+  /* per event */
+  fm_jflat flat;
+  uint32_t *fstamp, *fid_of; /* per field id; per flat field: its id */
+  const char **fval;
+  size_t *flen;
+  uint32_t ev, run;
+  /* counters */
+  double lines, passed, unmodelled;
+} gate;
+
+static uint32_t name_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+static uint32_t field_id(const gate *g, const char *s, size_t n) {
+  size_t i;
+  for (i = name_hash(s, n) & g->hmask;; i = (i + 1) & g->hmask) {
+    uint32_t id = g->htab[i];
+    if (id == 0) return 0;
+    if (g->name_len[id] == n && memcmp(g->pool + g->name_off[id], s, n) == 0)
+      return id;
+  }
+}
+
+static void var_free(gvar *v) {
+  uint32_t k;
+  for (k = 0; k < v->ncond; k++) fm_free(v->conds[k].off), fm_free(v->conds[k].len);
+  fm_free(v->conds), fm_free(v->probes), fm_free(v->pstart), fm_free(v->trig_at);
+  fm_free(v->trig), fm_free(v->full), fm_free(v->prog), fm_free(v->always);
+  fm_free(v->code), fm_free(v->bstamp), fm_free(v->rstamp), fm_free(v->rmask);
+  fm_free(v->cand);
+}
+
+static void gate_free(gate *g) {
+  uint32_t k;
+  if (g == NULL) return;
+  for (k = 0; k < g->nvars; k++) var_free(&g->vars[k]);
+  fm_free(g->vars), fm_free(g->pool), fm_free(g->name_off), fm_free(g->name_len);
+  fm_free(g->htab), fm_free(g->fstamp), fm_free(g->fval), fm_free(g->flen);
+  fm_free(g->fid_of), fm_free(g->rx);
+  fm_jflat_free(&g->flat);
+  fm_free(g);
+}
+
+/* ---------------------------------------------------------------- the run */
+static int ascii_ieq(const char *a, const char *lower, size_t n) {
+  size_t k;
+  for (k = 0; k < n; k++) {
+    unsigned char c = (unsigned char)a[k];
+    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+    if (c != (unsigned char)lower[k]) return 0;
+  }
+  return 1;
+}
+
+static int var_applies(const gate *g, const gvar *v) {
+  uint32_t k, i;
+  for (k = 0; k < v->ncond; k++) {
+    const gcond *c = &v->conds[k];
+    const char *s;
+    size_t n;
+    int any = 0;
+    if (g->fstamp[c->field] != g->ev) return 0;
+    s = g->fval[c->field], n = g->flen[c->field];
+    for (i = 0; i < c->nvals && !any; i++)
+      any = c->len[i] == n && ascii_ieq(s, g->pool + c->off[i], n);
+    if (!any) return 0;
+  }
+  return 1;
+}
+
+/* One value through one set: its hits stamped, the rules whose gates they
+   complete appended to the candidates. */
+static int probe(gvar *v, const gprobe *p, const char *s, size_t n, uint32_t run,
+                 uint32_t *ncand) {
+  fm_wcset *set = *p->set;
+  size_t r, k;
+  const size_t *m;
+  if (set == NULL) return -1;
+  r = fm_wcset_run(set, s, n, FM_SET_ALL);
+  m = fm_wcset_matches(set);
+  for (k = 0; k < r; k++) {
+    uint32_t bit = p->base + (uint32_t)m[k], t;
+    if (bit >= v->nbits) return -1; /* a set grown since (cannot, but checked) */
+    v->bstamp[bit] = run;
+    for (t = v->trig_at[bit]; t < v->trig_at[bit + 1]; t += 2) {
+      uint32_t slot = v->trig[t], gb = v->trig[t + 1], now;
+      if (v->rstamp[slot] != run) {
+        v->rstamp[slot] = run, v->rmask[slot] = 0;
+      }
+      now = v->rmask[slot] | gb;
+      if (now != v->rmask[slot]) {
+        v->rmask[slot] = now;
+        if (now == v->full[slot]) v->cand[(*ncand)++] = slot;
+      }
+    }
+  }
+  return 0;
+}
+
+/* A field-reference test (fieldref): s against the other field's value o,
+   as lua/fastmatch/sigma.lua's alt_test with fm.iequals/contains/
+   startswith/endswith; caseless against an o with a non-ASCII byte is
+   left unknown (Unicode folding: the engine decides). */
+enum { REF_EQUALS, REF_CONTAINS, REF_STARTS, REF_ENDS };
+static int fieldref(const char *s, size_t n, const char *o, size_t m, int how, int cased) {
+  size_t k;
+  int ascii = 1, r;
+  if (!cased)
+    for (k = 0; k < m && ascii; k++) ascii = (unsigned char)o[k] < 0x80;
+  switch (how) {
+    case REF_EQUALS: r = n == m && (cased ? memcmp(s, o, m) == 0 : fm_iequal(s, o, m)); break;
+    case REF_CONTAINS:
+      r = (cased ? fm_search(s, n, o, m) : fm_isearch(s, n, o, m)) != FM_NOTFOUND;
+      break;
+    case REF_STARTS: r = m <= n && (cased ? memcmp(s, o, m) == 0 : fm_iequal(s, o, m)); break;
+    default: r = m <= n && (cased ? memcmp(s + n - m, o, m) == 0 : fm_iequal(s + n - m, o, m)); break;
+  }
+  if (r) return K_T;
+  return ascii ? K_F : K_U;
+}
+
+/* One value group at *pcp: flags nbits bit.. nre rx.. nref (field how
+   cased)..; the field's value when present. */
+static int group(const gate *g, const gvar *v, const int32_t **pcp, uint32_t field,
+                 int present, uint32_t run) {
+  const int32_t *pc = *pcp;
+  int flags = *pc++, nb = *pc++, b, nre, nref, val = K_F, hit = 0;
+  const char *s = present ? g->fval[field] : NULL;
+  size_t n = present ? g->flen[field] : 0;
+  for (b = 0; b < nb; b++)
+    if (v->bstamp[pc[b]] == run) hit = 1;
+  pc += nb;
+  if (hit && !(flags & G_GUARDS)) val = K_T;
+  if (field == 0 && (flags & (G_NULL | G_EXISTS | G_ABSENT))) flags |= G_OTHER;
+  else if (((flags & G_NULL) && (!present || n == 0)) || ((flags & G_EXISTS) && present) ||
+           ((flags & G_ABSENT) && !present))
+    val = K_T;
+  /* regexes: skipped when none of their required literals (guards) matched */
+  nre = *pc++;
+  if (val != K_T && present && (hit || !(flags & G_GUARDS)))
+    for (b = 0; b < nre && val != K_T; b++) {
+      fm_matcher *m = g->rx[pc[b]];
+      int r = m->test != NULL ? m->test(m, s, n) : -1;
+      if (r > 0) val = K_T;
+      else if (r < 0) val = K_U;
+    }
+  pc += nre;
+  nref = *pc++;
+  if (val != K_T && present)
+    for (b = 0; b < nref && val != K_T; b++) {
+      uint32_t of = (uint32_t)pc[3 * b];
+      if (g->fstamp[of] == g->ev) {
+        int r = fieldref(s, n, g->fval[of], g->flen[of], pc[3 * b + 1], pc[3 * b + 2]);
+        if (r > val) val = r;
+      }
+    }
+  pc += 3 * nref;
+  if (val == K_F && (flags & G_OTHER)) val = K_U;
+  *pcp = pc;
+  return val;
+}
+
+static int eval(const gate *g, const gvar *v, uint32_t at, uint32_t run) {
+  uint8_t st[MAXSTACK];
+  int sp = 0;
+  const int32_t *pc = v->code + at;
+  for (;;) {
+    switch (*pc++) {
+      case OP_END: return st[0];
+      case OP_CONST: st[sp++] = (uint8_t)*pc++; break;
+      case OP_NOT:
+        if (st[sp - 1] != K_U) st[sp - 1] = st[sp - 1] == K_T ? K_F : K_T;
+        break;
+      case OP_ATLEAST: {
+        int32_t need = *pc++, n = *pc++, k, t = 0, u = 0;
+        for (k = sp - n; k < sp; k++) t += st[k] == K_T, u += st[k] == K_U;
+        sp -= n;
+        st[sp++] = t >= need ? K_T : t + u >= need ? K_U : K_F;
+        break;
+      }
+      case OP_ITEM: {
+        uint32_t field = (uint32_t)*pc++;
+        int all = *pc++, ng = *pc++, gi, res = all ? K_T : K_F;
+        int present = field != 0 && g->fstamp[field] == g->ev;
+        for (gi = 0; gi < ng; gi++) {
+          int val = group(g, v, &pc, field, present, run);
+          if (all) {
+            if (val == K_F || (val == K_U && res == K_T)) res = val;
+          } else {
+            if (val == K_T || (val == K_U && res == K_F)) res = val;
+          }
+        }
+        st[sp++] = (uint8_t)res;
+        break;
+      }
+      default: return K_U; /* checked when built: never */
+    }
+  }
+}
+
+/* 1: some rule may fire on the line (or the line is not modelled), 0: none.
+   why (may be NULL): the variant and rule slot (1-based) that let it
+   through and the condition's value, or zeros. */
+static int gate_run(gate *g, const char *s, size_t n, uint32_t why[3]) {
+  size_t k;
+  uint32_t vi;
+  int rc = fm_jflat_parse(&g->flat, s, n);
+  g->lines++;
+  if (rc != FM_JF_OK) {
+    g->unmodelled++, g->passed++;
+    return 1;
+  }
+  if (++g->ev == 0) { /* wrapped: forget every stamp */
+    memset(g->fstamp, 0, (g->nfields + 1) * sizeof *g->fstamp);
+    g->ev = 1;
+  }
+  if (g->flat.n > 0) {
+    uint32_t *nf = fm_realloc(g->fid_of, g->flat.n * sizeof *nf);
+    if (nf == NULL) return g->passed++, 1;
+    g->fid_of = nf;
+  }
+  for (k = 0; k < g->flat.n; k++) {
+    const fm_jfield *f = &g->flat.f[k];
+    uint32_t id = field_id(g, f->name, f->nlen);
+    g->fid_of[k] = id;
+    if (id != 0) g->fstamp[id] = g->ev, g->fval[id] = f->val, g->flen[id] = f->vlen;
+  }
+  for (vi = 0; vi < g->nvars; vi++) {
+    gvar *v = &g->vars[vi];
+    uint32_t run, ncand = 0, c;
+    if (!var_applies(g, v)) continue;
+    if (++g->run == 0) {
+      for (c = 0; c < g->nvars; c++) {
+        memset(g->vars[c].bstamp, 0, (g->vars[c].nbits + 1) * sizeof(uint32_t));
+        memset(g->vars[c].rstamp, 0, (g->vars[c].nrules + 1) * sizeof(uint32_t));
+      }
+      g->run = 1;
+    }
+    run = g->run;
+    for (k = 0; k < g->flat.n; k++) {
+      const fm_jfield *f = &g->flat.f[k];
+      uint32_t id = g->fid_of[k], p;
+      /* keywords (probes of field 0): every value, known field or not */
+      for (p = v->pstart[0]; p < v->pstart[1]; p++)
+        if (probe(v, &v->probes[p], f->val, f->vlen, run, &ncand) < 0) return g->passed++, 1;
+      if (id != 0)
+        for (p = v->pstart[id]; p < v->pstart[id + 1]; p++)
+          if (probe(v, &v->probes[p], f->val, f->vlen, run, &ncand) < 0) return g->passed++, 1;
+    }
+    for (c = 0; c < ncand + v->nalways; c++) {
+      uint32_t slot = c < ncand ? v->cand[c] : v->always[c - ncand];
+      int r = eval(g, v, v->prog[slot], run);
+      if (r != K_F) {
+        if (why != NULL) why[0] = vi + 1, why[1] = slot + 1, why[2] = (uint32_t)r;
+        return g->passed++, 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- building
+   from the table fastmatch.sigma makes (see the top comment); every index
+   is checked, so a wrong table raises instead of reading out of bounds. */
+typedef struct gate_ud {
+  fm_matcher base;
+  gate *g;
+} gate_ud;
+
+#define GATE_MT "fastmatch.sigma_gate"
+
+static uint32_t geti_u32(lua_State *L, int t, lua_Integer i, uint32_t max, const char *what) {
+  lua_Integer v;
+  int ok;
+  lua_geti(L, t, i);
+  v = lua_tointegerx(L, -1, &ok);
+  lua_pop(L, 1);
+  if (!ok || v < 0 || (lua_Unsigned)v > max)
+    luaL_error(L, "fastmatch: sigma gate: bad %s at %d", what, (int)i);
+  return (uint32_t)v;
+}
+
+static void *xcalloc(lua_State *L, size_t n, size_t size) {
+  void *p = fm_calloc(n ? n : 1, size);
+  if (p == NULL) luaL_error(L, "fastmatch: not enough memory");
+  return p;
+}
+
+static size_t pool_add(lua_State *L, gate *g, const char *s, size_t n, size_t *cap) {
+  size_t at = g->npool;
+  if (g->npool + n > *cap) {
+    size_t nc = *cap ? *cap : 1024;
+    char *np;
+    while (nc < g->npool + n) nc *= 2;
+    np = fm_realloc(g->pool, nc);
+    if (np == NULL) luaL_error(L, "fastmatch: not enough memory");
+    g->pool = np, *cap = nc;
+  }
+  memcpy(g->pool + g->npool, s, n);
+  g->npool += n;
+  return at;
+}
+
+static lua_Integer field_len(lua_State *L, int t, const char *k) {
+  lua_Integer n;
+  if (lua_getfield(L, t, k) != LUA_TTABLE) luaL_error(L, "fastmatch: sigma gate: '%s' must be a table", k);
+  n = luaL_len(L, -1);
+  if (n < 0 || n > INT32_MAX / 4) luaL_error(L, "fastmatch: sigma gate: '%s' is too long", k);
+  return n;
+}
+
+/* Check a rule's program: ops known, operands in range, the stack never
+   under- or overflows and holds one value at END. */
+static int code_ok(const gvar *v, const gate *g, size_t at) {
+  size_t pc = at;
+  int sp = 0;
+  while (pc < v->ncode) {
+    int32_t op = v->code[pc++];
+    if (op == OP_END) return sp == 1;
+    if (op == OP_CONST) {
+      if (pc >= v->ncode || v->code[pc] < 0 || v->code[pc] > 2) return 0;
+      pc++, sp++;
+    } else if (op == OP_NOT) {
+      if (sp < 1) return 0;
+    } else if (op == OP_ATLEAST) {
+      if (pc + 2 > v->ncode) return 0;
+      if (v->code[pc + 1] < 1 || v->code[pc + 1] > sp || v->code[pc] < 0) return 0;
+      sp -= v->code[pc + 1] - 1, pc += 2;
+    } else if (op == OP_ITEM) {
+      int32_t ng, gi;
+      if (pc + 3 > v->ncode) return 0;
+      if (v->code[pc] < 0 || (uint32_t)v->code[pc] > g->nfields) return 0;
+      ng = v->code[pc + 2], pc += 3;
+      if (ng < 0) return 0;
+      for (gi = 0; gi < ng; gi++) {
+        int32_t nb, b;
+        if (pc + 2 > v->ncode) return 0;
+        nb = v->code[pc + 1], pc += 2;
+        if (nb < 0 || (size_t)nb > v->ncode - pc) return 0;
+        for (b = 0; b < nb; b++)
+          if (v->code[pc + b] < 0 || (uint32_t)v->code[pc + b] >= v->nbits) return 0;
+        pc += nb;
+        if (pc >= v->ncode) return 0; /* nre */
+        nb = v->code[pc++];
+        if (nb < 0 || (size_t)nb > v->ncode - pc) return 0;
+        for (b = 0; b < nb; b++)
+          if (v->code[pc + b] < 0 || (uint32_t)v->code[pc + b] >= g->nrx) return 0;
+        pc += nb;
+        if (pc >= v->ncode) return 0; /* nref */
+        nb = v->code[pc++];
+        if (nb < 0 || (size_t)nb > (v->ncode - pc) / 3) return 0;
+        for (b = 0; b < nb; b++) {
+          const int32_t *r = v->code + pc + 3 * b;
+          if (r[0] < 1 || (uint32_t)r[0] > g->nfields || r[1] < 0 || r[1] > 3 || r[2] < 0 || r[2] > 1)
+            return 0;
+        }
+        pc += 3 * nb;
+      }
+      sp++;
+    } else {
+      return 0;
+    }
+    if (sp > MAXSTACK) return 0;
+  }
+  return 0;
+}
+
+static int probe_cmp(const void *a, const void *b) {
+  const gprobe *x = a, *y = b;
+  return x->field < y->field ? -1 : x->field > y->field;
+}
+
+static void build_var(lua_State *L, gate *g, gvar *v, int vt, int keep, size_t *pcap) {
+  int top = lua_gettop(L);
+  lua_Integer n, i, k;
+  uint32_t *cnt;
+  /* conds = { {field, value, ...}, ... } */
+  n = field_len(L, vt, "conds");
+  v->conds = xcalloc(L, (size_t)n, sizeof *v->conds);
+  for (i = 1; i <= n; i++) {
+    gcond *c = &v->conds[v->ncond];
+    lua_Integer m;
+    if (lua_geti(L, -1, i) != LUA_TTABLE) luaL_error(L, "fastmatch: sigma gate: bad condition");
+    m = luaL_len(L, -1);
+    if (m < 1 || m > INT32_MAX / 8) luaL_error(L, "fastmatch: sigma gate: bad condition");
+    c->field = geti_u32(L, -1, 1, g->nfields, "condition field");
+    if (c->field == 0) luaL_error(L, "fastmatch: sigma gate: bad condition field");
+    c->off = xcalloc(L, (size_t)m, sizeof *c->off);
+    c->len = xcalloc(L, (size_t)m, sizeof *c->len);
+    v->ncond++;
+    for (k = 2; k <= m; k++) {
+      size_t len;
+      const char *s;
+      lua_geti(L, -1, k);
+      s = lua_tolstring(L, -1, &len);
+      if (s == NULL || len > UINT32_MAX) luaL_error(L, "fastmatch: sigma gate: bad condition value");
+      c->off[c->nvals] = (uint32_t)pool_add(L, g, s, len, pcap);
+      c->len[c->nvals++] = (uint32_t)len;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  /* nbits */
+  lua_getfield(L, vt, "nbits");
+  {
+    int ok;
+    lua_Integer nb = lua_tointegerx(L, -1, &ok);
+    if (!ok || nb < 0 || nb > INT32_MAX / 4) luaL_error(L, "fastmatch: sigma gate: bad nbits");
+    v->nbits = (uint32_t)nb;
+  }
+  lua_pop(L, 1);
+  /* probes = { {field, set, base}, ... } */
+  n = field_len(L, vt, "probes");
+  v->probes = xcalloc(L, (size_t)n, sizeof *v->probes);
+  for (i = 1; i <= n; i++) {
+    gprobe *p = &v->probes[i - 1];
+    fm_wcset **ref;
+    if (lua_geti(L, -1, i) != LUA_TTABLE) luaL_error(L, "fastmatch: sigma gate: bad probe");
+    p->field = geti_u32(L, -1, 1, g->nfields, "probe field");
+    p->base = geti_u32(L, -1, 3, v->nbits, "probe base");
+    lua_geti(L, -1, 2);
+    ref = fm_setref(L, -1);
+    if (ref == NULL || *ref == NULL) luaL_error(L, "fastmatch: sigma gate: a probe's set is not a live fm.set");
+    if ((uint64_t)p->base + fm_wcset_size(*ref) > v->nbits)
+      luaL_error(L, "fastmatch: sigma gate: a probe's set does not fit its bits");
+    p->set = ref;
+    /* keep the set alive as long as the gate */
+    lua_rawseti(L, keep, (int)lua_rawlen(L, keep) + 1);
+    lua_pop(L, 1);
+  }
+  v->nprobe = (uint32_t)n;
+  lua_pop(L, 1);
+  qsort(v->probes, v->nprobe, sizeof *v->probes, probe_cmp);
+  v->pstart = xcalloc(L, (size_t)g->nfields + 2, sizeof *v->pstart);
+  for (i = 0; i < (lua_Integer)v->nprobe; i++) v->pstart[v->probes[i].field + 1]++;
+  for (i = 1; i <= (lua_Integer)g->nfields + 1; i++) v->pstart[i] += v->pstart[i - 1];
+  /* rules: full = {...}, always = {0|1...}, prog = {start...} (1-based
+     offsets into code) */
+  n = field_len(L, vt, "full");
+  v->nrules = (uint32_t)n;
+  v->full = xcalloc(L, (size_t)n + 1, sizeof *v->full);
+  v->prog = xcalloc(L, (size_t)n + 1, sizeof *v->prog);
+  v->always = xcalloc(L, (size_t)n + 1, sizeof *v->always);
+  v->rstamp = xcalloc(L, (size_t)n + 1, sizeof *v->rstamp);
+  v->rmask = xcalloc(L, (size_t)n + 1, sizeof *v->rmask);
+  v->cand = xcalloc(L, (size_t)n + 1, sizeof *v->cand);
+  for (i = 1; i <= n; i++) v->full[i - 1] = geti_u32(L, -1, i, 0xFFFF, "full");
+  lua_pop(L, 1);
+  /* code */
+  n = field_len(L, vt, "code");
+  v->code = xcalloc(L, (size_t)n + 1, sizeof *v->code);
+  for (i = 1; i <= n; i++) {
+    int ok;
+    lua_Integer x;
+    lua_geti(L, -1, i);
+    x = lua_tointegerx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok || x < INT32_MIN || x > INT32_MAX) luaL_error(L, "fastmatch: sigma gate: bad code");
+    v->code[i - 1] = (int32_t)x;
+  }
+  v->ncode = (size_t)n;
+  lua_pop(L, 1);
+  if (field_len(L, vt, "prog") != (lua_Integer)v->nrules ||
+      field_len(L, vt, "always") != (lua_Integer)v->nrules)
+    luaL_error(L, "fastmatch: sigma gate: full, prog and always differ in length");
+  for (i = 1; i <= (lua_Integer)v->nrules; i++) {
+    uint32_t at = geti_u32(L, -2, i, (uint32_t)(v->ncode ? v->ncode : 1), "prog");
+    if (at < 1 || !code_ok(v, g, at - 1)) luaL_error(L, "fastmatch: sigma gate: bad program for rule %d", (int)i);
+    v->prog[i - 1] = at - 1;
+    if (geti_u32(L, -1, i, 1, "always")) v->always[v->nalways++] = (uint32_t)(i - 1);
+  }
+  lua_pop(L, 2);
+  /* trig = { bit, slot, gates, ... } (bit 0-based, slot 1-based) */
+  n = field_len(L, vt, "trig");
+  if (n % 3 != 0) luaL_error(L, "fastmatch: sigma gate: trig is not triples");
+  v->trig_at = xcalloc(L, (size_t)v->nbits + 2, sizeof *v->trig_at);
+  v->trig = xcalloc(L, (size_t)(n / 3) * 2 + 1, sizeof *v->trig);
+  /* counts in a userdata: an error below leaves it to the collector */
+  cnt = lua_newuserdatauv(L, ((size_t)v->nbits + 1) * sizeof *cnt, 0);
+  memset(cnt, 0, ((size_t)v->nbits + 1) * sizeof *cnt);
+  lua_insert(L, -2); /* cnt trig */
+  for (i = 1; i <= n; i += 3) v->trig_at[geti_u32(L, -1, i, v->nbits ? v->nbits - 1 : 0, "trig bit") + 1]++;
+  if (v->nbits == 0 && n > 0) luaL_error(L, "fastmatch: sigma gate: trig without bits");
+  for (k = 1; k <= (lua_Integer)v->nbits; k++) v->trig_at[k] += v->trig_at[k - 1];
+  for (i = 1; i <= n; i += 3) {
+    uint32_t bit = geti_u32(L, -1, i, v->nbits - 1, "trig bit");
+    uint32_t slot = geti_u32(L, -1, i + 1, v->nrules, "trig slot");
+    uint32_t gb = geti_u32(L, -1, i + 2, 0xFFFF, "trig gates");
+    uint32_t at = (v->trig_at[bit] + cnt[bit]++) * 2;
+    if (slot == 0) luaL_error(L, "fastmatch: sigma gate: bad trig slot");
+    v->trig[at] = slot - 1, v->trig[at + 1] = gb;
+  }
+  for (k = 0; k <= (lua_Integer)v->nbits; k++) v->trig_at[k] *= 2;
+  lua_pop(L, 2);
+  v->bstamp = xcalloc(L, (size_t)v->nbits + 1, sizeof *v->bstamp);
+  lua_settop(L, top);
+}
+
+static int gate_gc(lua_State *L) {
+  gate_ud *u = luaL_checkudata(L, 1, GATE_MT);
+  gate_free(u->g);
+  u->g = NULL, u->base.test = NULL;
+  return 0;
+}
+
+static int gate_testfn(fm_matcher *m, const char *s, size_t n) {
+  gate *g = ((gate_ud *)m)->g;
+  return g == NULL ? 1 : gate_run(g, s, n, NULL);
+}
+
+/* core._sigma_gate{names = {...}, variants = {...}} */
+static int l_gate(lua_State *L) {
+  gate_ud *u;
+  gate *g;
+  lua_Integer n, i;
+  size_t pcap = 0, hs = 16;
+  int keep;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  u = lua_newuserdatauv(L, sizeof *u, 1); /* 2 */
+  u->base.test = NULL, u->base.ops = NULL, u->g = NULL;
+  luaL_setmetatable(L, GATE_MT);
+  lua_newtable(L); /* 3: the sets, kept */
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, 2, 1);
+  keep = 3;
+  g = u->g = fm_calloc(1, sizeof *g);
+  if (g == NULL) return luaL_error(L, "fastmatch: not enough memory");
+  fm_jflat_init(&g->flat);
+  /* names */
+  n = field_len(L, 1, "names"); /* 4 */
+  if (n >= INT32_MAX / 8) luaL_error(L, "fastmatch: sigma gate: too many names");
+  g->nfields = (uint32_t)n;
+  g->name_off = xcalloc(L, (size_t)n + 1, sizeof *g->name_off);
+  g->name_len = xcalloc(L, (size_t)n + 1, sizeof *g->name_len);
+  while (hs < (size_t)n * 2 + 2) hs *= 2;
+  g->htab = xcalloc(L, hs, sizeof *g->htab);
+  g->hmask = hs - 1;
+  for (i = 1; i <= n; i++) {
+    size_t len, h;
+    const char *s;
+    lua_geti(L, 4, i);
+    s = lua_tolstring(L, -1, &len);
+    if (s == NULL || len > UINT32_MAX) luaL_error(L, "fastmatch: sigma gate: names must be strings");
+    if (field_id(g, s, len) != 0) luaL_error(L, "fastmatch: sigma gate: name '%s' given twice", s);
+    g->name_off[i] = (uint32_t)pool_add(L, g, s, len, &pcap);
+    g->name_len[i] = (uint32_t)len;
+    for (h = name_hash(s, len) & g->hmask; g->htab[h] != 0; h = (h + 1) & g->hmask) {}
+    g->htab[h] = (uint32_t)i;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  g->fstamp = xcalloc(L, (size_t)n + 1, sizeof *g->fstamp);
+  g->fval = xcalloc(L, (size_t)n + 1, sizeof *g->fval);
+  g->flen = xcalloc(L, (size_t)n + 1, sizeof *g->flen);
+  /* regexes = { fm.compile objects } */
+  n = field_len(L, 1, "regexes"); /* 4 */
+  g->rx = xcalloc(L, (size_t)n + 1, sizeof *g->rx);
+  for (i = 1; i <= n; i++) {
+    fm_matcher *m;
+    lua_geti(L, 4, i);
+    m = fm_tomatcher(L, -1);
+    if (m == NULL || m->test == NULL) luaL_error(L, "fastmatch: sigma gate: regexes[%d] is not a live matcher", (int)i);
+    g->rx[g->nrx++] = m;
+    lua_rawseti(L, keep, (int)lua_rawlen(L, keep) + 1); /* kept alive */
+  }
+  lua_pop(L, 1);
+  /* variants */
+  n = field_len(L, 1, "variants"); /* 4 */
+  g->vars = xcalloc(L, (size_t)n, sizeof *g->vars);
+  for (i = 1; i <= n; i++) {
+    if (lua_geti(L, 4, i) != LUA_TTABLE) luaL_error(L, "fastmatch: sigma gate: bad variant");
+    g->nvars++;
+    build_var(L, g, &g->vars[i - 1], lua_gettop(L), keep, &pcap);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 2);
+  u->base.test = gate_testfn;
+  return 1;
+}
+
+static gate *check_gate(lua_State *L) {
+  gate_ud *u = luaL_checkudata(L, 1, GATE_MT);
+  if (u->g == NULL) luaL_error(L, "fastmatch: sigma gate used after it was garbage-collected");
+  return u->g;
+}
+
+/* gate:test(line) -> true when some rule may fire on it; then also the
+   variant and rule (1-based, 0 when the line is not modelled) that let it
+   through, and whether its condition was true (else unknown) */
+static int gate_test(lua_State *L) {
+  gate *g = check_gate(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  uint32_t why[3] = {0, 0, 0};
+  int r = gate_run(g, s, n, why);
+  lua_pushboolean(L, r);
+  if (!r) return 1;
+  lua_pushinteger(L, (lua_Integer)why[0]);
+  lua_pushinteger(L, (lua_Integer)why[1]);
+  lua_pushboolean(L, why[2] == K_T);
+  return 4;
+}
+
+/* gate:stats() -> {lines =, passed =, unmodelled =} since it was made */
+static int gate_stats(lua_State *L) {
+  gate *g = check_gate(L);
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, g->lines);
+  lua_setfield(L, -2, "lines");
+  lua_pushnumber(L, g->passed);
+  lua_setfield(L, -2, "passed");
+  lua_pushnumber(L, g->unmodelled);
+  lua_setfield(L, -2, "unmodelled");
+  return 1;
+}
+
+/* core._jsonflat(line) -> {name = value}, or nil, "other" | "bad" */
+static int l_jsonflat(lua_State *L) {
+  size_t n, k;
+  const char *s = luaL_checklstring(L, 1, &n);
+  fm_jflat j;
+  int rc;
+  fm_jflat_init(&j);
+  rc = fm_jflat_parse(&j, s, n);
+  if (rc != FM_JF_OK) {
+    fm_jflat_free(&j);
+    if (rc == FM_JF_NOMEM) return luaL_error(L, "fastmatch: not enough memory");
+    lua_pushnil(L);
+    lua_pushstring(L, rc == FM_JF_OTHER ? "other" : "bad");
+    return 2;
+  }
+  lua_createtable(L, 0, (int)(j.n < INT_MAX ? j.n : 0));
+  for (k = 0; k < j.n; k++) {
+    lua_pushlstring(L, j.f[k].name, j.f[k].nlen);
+    lua_pushlstring(L, j.f[k].val, j.f[k].vlen);
+    lua_rawset(L, -3);
+  }
+  fm_jflat_free(&j);
+  return 1;
+}
+
+static const luaL_Reg gate_methods[] = {{"test", gate_test}, {"stats", gate_stats}, {NULL, NULL}};
+static const luaL_Reg gate_meta[] = {{"__gc", gate_gc}, {NULL, NULL}};
+static const luaL_Reg gate_funcs[] = {{"_sigma_gate", l_gate}, {"_jsonflat", l_jsonflat}, {NULL, NULL}};
+
+void fm_open_gate(lua_State *L) {
+  fm_newclass(L, GATE_MT, gate_methods, gate_meta, 1);
+  lua_pop(L, 1);
+  fm_setfuncs(L, gate_funcs);
+}
