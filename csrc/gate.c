@@ -59,7 +59,7 @@ typedef struct gvar {
   uint32_t *pstart;  /* per field id: probes[pstart[f] .. pstart[f + 1]) */
   uint32_t *trig_at; /* per bit: trig[trig_at[b] .. trig_at[b + 1]) pairs */
   uint32_t *trig;    /* slot, gate bits */
-  uint32_t *full, *prog, *always; /* per rule */
+  uint32_t *full, *prog, *always, *ids; /* per rule; ids: the engine's */
   uint32_t nalways;
   int32_t *code;
   size_t ncode;
@@ -80,6 +80,11 @@ typedef struct gate {
   /* per event */
   fm_jflat flat;
   uint32_t *fstamp, *fid_of; /* per field id; per flat field: its id */
+  size_t fidcap;
+  fm_jfield *mf; /* match_flat's fields */
+  size_t mfcap;
+  uint32_t *out; /* match_flat's answers: variant, slot, value */
+  size_t nout, outcap;
   const char **fval;
   size_t *flen;
   uint32_t ev, run;
@@ -108,7 +113,7 @@ static void var_free(gvar *v) {
   uint32_t k;
   for (k = 0; k < v->ncond; k++) fm_free(v->conds[k].off), fm_free(v->conds[k].len);
   fm_free(v->conds), fm_free(v->probes), fm_free(v->pstart), fm_free(v->trig_at);
-  fm_free(v->trig), fm_free(v->full), fm_free(v->prog), fm_free(v->always);
+  fm_free(v->trig), fm_free(v->full), fm_free(v->prog), fm_free(v->always), fm_free(v->ids);
   fm_free(v->code), fm_free(v->bstamp), fm_free(v->rstamp), fm_free(v->rmask);
   fm_free(v->cand);
 }
@@ -119,7 +124,7 @@ static void gate_free(gate *g) {
   for (k = 0; k < g->nvars; k++) var_free(&g->vars[k]);
   fm_free(g->vars), fm_free(g->pool), fm_free(g->name_off), fm_free(g->name_len);
   fm_free(g->htab), fm_free(g->fstamp), fm_free(g->fval), fm_free(g->flen);
-  fm_free(g->fid_of), fm_free(g->rx);
+  fm_free(g->fid_of), fm_free(g->rx), fm_free(g->mf), fm_free(g->out);
   fm_jflat_free(&g->flat);
   fm_free(g);
 }
@@ -281,32 +286,28 @@ static int eval(const gate *g, const gvar *v, uint32_t at, uint32_t run) {
   }
 }
 
-/* 1: some rule may fire on the line (or the line is not modelled), 0: none.
-   why (may be NULL): the variant and rule slot (1-based) that let it
-   through and the condition's value, or zeros. */
-static int gate_run(gate *g, const char *s, size_t n, uint32_t why[3]) {
+/* Each rule whose condition is not false on the fields fs[0 .. nf) goes
+   to emit(ud, variant, slot, value), until emit returns nonzero.  Returns
+   1 when emit stopped it, 0 when every rule was seen, -1 when the gate
+   cannot answer (no memory; a set or regex finalized by hand). */
+typedef int (*gate_emit)(void *ud, uint32_t var, uint32_t slot, int val);
+
+static int gate_eval(gate *g, const fm_jfield *fs, size_t nf, gate_emit emit, void *ud) {
   size_t k;
   uint32_t vi;
-  int rc = fm_jflat_parse(&g->flat, s, n);
-  g->lines++;
-  if (rc != FM_JF_OK) {
-    g->unmodelled++, g->passed++;
-    return 1;
-  }
   if (++g->ev == 0) { /* wrapped: forget every stamp */
     memset(g->fstamp, 0, (g->nfields + 1) * sizeof *g->fstamp);
     g->ev = 1;
   }
-  if (g->flat.n > 0) {
-    uint32_t *nf = fm_realloc(g->fid_of, g->flat.n * sizeof *nf);
-    if (nf == NULL) return g->passed++, 1;
-    g->fid_of = nf;
+  if (nf > g->fidcap) {
+    uint32_t *nfid = fm_realloc(g->fid_of, nf * sizeof *nfid);
+    if (nfid == NULL) return -1;
+    g->fid_of = nfid, g->fidcap = nf;
   }
-  for (k = 0; k < g->flat.n; k++) {
-    const fm_jfield *f = &g->flat.f[k];
-    uint32_t id = field_id(g, f->name, f->nlen);
+  for (k = 0; k < nf; k++) {
+    uint32_t id = field_id(g, fs[k].name, fs[k].nlen);
     g->fid_of[k] = id;
-    if (id != 0) g->fstamp[id] = g->ev, g->fval[id] = f->val, g->flen[id] = f->vlen;
+    if (id != 0) g->fstamp[id] = g->ev, g->fval[id] = fs[k].val, g->flen[id] = fs[k].vlen;
   }
   for (vi = 0; vi < g->nvars; vi++) {
     gvar *v = &g->vars[vi];
@@ -320,25 +321,42 @@ static int gate_run(gate *g, const char *s, size_t n, uint32_t why[3]) {
       g->run = 1;
     }
     run = g->run;
-    for (k = 0; k < g->flat.n; k++) {
-      const fm_jfield *f = &g->flat.f[k];
+    for (k = 0; k < nf; k++) {
       uint32_t id = g->fid_of[k], p;
       /* keywords (probes of field 0): every value, known field or not */
       for (p = v->pstart[0]; p < v->pstart[1]; p++)
-        if (probe(v, &v->probes[p], f->val, f->vlen, run, &ncand) < 0) return g->passed++, 1;
+        if (probe(v, &v->probes[p], fs[k].val, fs[k].vlen, run, &ncand) < 0) return -1;
       if (id != 0)
         for (p = v->pstart[id]; p < v->pstart[id + 1]; p++)
-          if (probe(v, &v->probes[p], f->val, f->vlen, run, &ncand) < 0) return g->passed++, 1;
+          if (probe(v, &v->probes[p], fs[k].val, fs[k].vlen, run, &ncand) < 0) return -1;
     }
     for (c = 0; c < ncand + v->nalways; c++) {
       uint32_t slot = c < ncand ? v->cand[c] : v->always[c - ncand];
       int r = eval(g, v, v->prog[slot], run);
-      if (r != K_F) {
-        if (why != NULL) why[0] = vi + 1, why[1] = slot + 1, why[2] = (uint32_t)r;
-        return g->passed++, 1;
-      }
+      if (r != K_F && emit(ud, vi, slot, r)) return 1;
     }
   }
+  return 0;
+}
+
+/* the gate's emit: the first rule stops the run; why[] says which */
+static int emit_first(void *ud, uint32_t var, uint32_t slot, int val) {
+  uint32_t *why = ud;
+  if (why != NULL) why[0] = var + 1, why[1] = slot + 1, why[2] = (uint32_t)val;
+  return 1;
+}
+
+/* 1: some rule may fire on the line (or the line is not modelled), 0: none.
+   why (may be NULL): the variant and rule slot (1-based) that let it
+   through and the condition's value, or zeros. */
+static int gate_run(gate *g, const char *s, size_t n, uint32_t why[3]) {
+  int rc = fm_jflat_parse(&g->flat, s, n);
+  g->lines++;
+  if (rc != FM_JF_OK) {
+    g->unmodelled++, g->passed++;
+    return 1;
+  }
+  if (gate_eval(g, g->flat.f, g->flat.n, emit_first, why) != 0) return g->passed++, 1;
   return 0;
 }
 
@@ -530,6 +548,11 @@ static void build_var(lua_State *L, gate *g, gvar *v, int vt, int keep, size_t *
   v->cand = xcalloc(L, (size_t)n + 1, sizeof *v->cand);
   for (i = 1; i <= n; i++) v->full[i - 1] = geti_u32(L, -1, i, 0xFFFF, "full");
   lua_pop(L, 1);
+  v->ids = xcalloc(L, (size_t)n + 1, sizeof *v->ids);
+  if (field_len(L, vt, "ids") != (lua_Integer)v->nrules)
+    luaL_error(L, "fastmatch: sigma gate: full and ids differ in length");
+  for (i = 1; i <= n; i++) v->ids[i - 1] = geti_u32(L, -1, i, INT32_MAX, "ids");
+  lua_pop(L, 1);
   /* code */
   n = field_len(L, vt, "code");
   v->code = xcalloc(L, (size_t)n + 1, sizeof *v->code);
@@ -686,6 +709,75 @@ static int gate_test(lua_State *L) {
   return 4;
 }
 
+static int emit_all(void *ud, uint32_t var, uint32_t slot, int val) {
+  gate *g = ud;
+  if (g->nout + 3 > g->outcap) {
+    size_t cap = g->outcap ? g->outcap * 2 : 96;
+    uint32_t *no = fm_realloc(g->out, cap * sizeof *no);
+    if (no == NULL) return 1; /* stopped early: reported as -1 below */
+    g->out = no, g->outcap = cap;
+  }
+  g->out[g->nout++] = var, g->out[g->nout++] = slot, g->out[g->nout++] = (uint32_t)val;
+  return 0;
+}
+
+/* gate:match_flat(f, sure, unsure) -> nsure, nunsure: f is a flat event
+   (name -> text, as sigma/event.lua makes it); the ids of the rules whose
+   condition holds go to sure[1 .. nsure] (a rule may repeat: several
+   variants), variant and id pairs of those the gate cannot decide to
+   unsure[1 .. 2 * nunsure].  nil when f holds a value that is not a string
+   (a list: the engine's own path). */
+static int gate_match_flat(lua_State *L) {
+  gate *g = check_gate(L);
+  size_t nf = 0, k;
+  lua_Integer nt = 0, nu = 0;
+  int rc;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING) {
+      lua_pushnil(L);
+      return 1;
+    }
+    if (nf == g->mfcap) {
+      size_t cap = g->mfcap ? g->mfcap * 2 : 64;
+      fm_jfield *nm = fm_realloc(g->mf, cap * sizeof *nm);
+      if (nm == NULL) return luaL_error(L, "fastmatch: not enough memory");
+      g->mf = nm, g->mfcap = cap;
+    }
+    /* the strings stay alive: f holds them, and is not changed meanwhile */
+    g->mf[nf].name = lua_tolstring(L, -2, &g->mf[nf].nlen);
+    g->mf[nf].val = lua_tolstring(L, -1, &g->mf[nf].vlen);
+    nf++;
+    lua_pop(L, 1);
+  }
+  g->nout = 0;
+  rc = gate_eval(g, g->mf, nf, emit_all, g);
+  if (rc != 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  for (k = 0; k < g->nout; k += 3) {
+    const gvar *v = &g->vars[g->out[k]];
+    lua_Integer id = (lua_Integer)v->ids[g->out[k + 1]];
+    if (g->out[k + 2] == K_T) {
+      lua_pushinteger(L, id);
+      lua_rawseti(L, 3, (int)++nt);
+    } else {
+      lua_pushinteger(L, (lua_Integer)g->out[k] + 1);
+      lua_rawseti(L, 4, (int)(++nu * 2 - 1));
+      lua_pushinteger(L, id);
+      lua_rawseti(L, 4, (int)(nu * 2));
+    }
+  }
+  lua_pushinteger(L, nt);
+  lua_pushinteger(L, nu);
+  return 2;
+}
+
 /* gate:stats() -> {lines =, passed =, unmodelled =} since it was made */
 static int gate_stats(lua_State *L) {
   gate *g = check_gate(L);
@@ -724,7 +816,8 @@ static int l_jsonflat(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg gate_methods[] = {{"test", gate_test}, {"stats", gate_stats}, {NULL, NULL}};
+static const luaL_Reg gate_methods[] = {
+    {"test", gate_test}, {"stats", gate_stats}, {"match_flat", gate_match_flat}, {NULL, NULL}};
 static const luaL_Reg gate_meta[] = {{"__gc", gate_gc}, {NULL, NULL}};
 static const luaL_Reg gate_funcs[] = {{"_sigma_gate", l_gate}, {"_jsonflat", l_jsonflat}, {NULL, NULL}};
 

@@ -48,6 +48,7 @@ build = {
       lua = {
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
          ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
+         ["fastmatch.sigma.gate"] = "lua/fastmatch/sigma/gate.lua",
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",

@@ -649,6 +649,8 @@ local function naive_flat(eng, f)
   return out
 end
 
+local match_index
+
 -- eng:match(event) -> array of the rules that fire, in load order
 function Engine:match(event)
   check_event(event, "match")
@@ -658,12 +660,51 @@ function Engine:match(event)
   -- fresh ones (and collecting them) cost more than the matching
   local scratch = self.scratch
   if not scratch then
-    scratch = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = self, test = test_indexed } }
+    scratch = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = self, test = test_indexed },
+      sure = {}, unsure = {}, nctx = { eng = self, test = test_naive, rename = EMPTY } }
     self.scratch = scratch
   end
-  local f, m, cands, ctx = scratch.f, scratch.m, scratch.cands, scratch.ctx
+  local f = scratch.f
   for k in next, f do f[k] = nil end
   flatten(event, f)
+  -- The fields through the gate's program in C (csrc/gate.c): the rules whose
+  -- condition holds, and the few it cannot decide (cidr, gt...), decided here
+  -- rule by rule. The Lua index below stays for what the gate does not take
+  -- (a field with a list of values).
+  local gate = self.gate_obj or self:gate()
+  local sure, unsure = scratch.sure, scratch.unsure
+  local nt, nu = gate:match_flat(f, sure, unsure)
+  if nt then
+    local out = {}
+    if nt + nu == 0 then return out end
+    local rules = self.rules
+    if nt == 1 and nu == 0 then out[1] = rules[sure[1]]; return out end
+    local seen = {}
+    for i = 1, nt do
+      local id = sure[i]
+      if not seen[id] then seen[id] = true; out[#out + 1] = rules[id] end
+    end
+    if nu > 0 then
+      local ctx, vl = scratch.nctx, self.variant_list
+      ctx.f = f
+      for i = 1, nu do
+        local id = unsure[2 * i]
+        if not seen[id] then
+          ctx.rename = vl[unsure[2 * i - 1]].rename
+          if rules[id].cond(ctx) then seen[id] = true; out[#out + 1] = rules[id] end
+        end
+      end
+    end
+    if #out > 1 then table.sort(out, by_index) end
+    return out
+  end
+  return match_index(self, f, scratch)
+end
+
+-- eng:match's path in Lua: the sets asked value by value, candidates' conditions
+-- evaluated here (the gate declines an event with a list of values).
+match_index = function(self, f, scratch)
+  local m, cands, ctx = scratch.m, scratch.cands, scratch.ctx
   ctx.f = f
   local vs = applicable(self, f)
   local out = {}

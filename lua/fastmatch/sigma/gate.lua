@@ -52,7 +52,8 @@ function M.spec(eng, KW)
   end
   local HOW = { equals = 0, contains = 1, startswith = 2, endswith = 3 }
   for _, v in ipairs(eng.variant_list) do
-    local spec = { conds = {}, probes = {}, trig = {}, full = {}, always = {}, prog = {}, code = {} }
+    local spec = { conds = {}, probes = {}, trig = {}, full = {}, always = {}, prog = {}, code = {},
+      ids = {} }
     for _, c in ipairs(v.conds) do
       local cc = { fid(c.field) }
       for _, x in ipairs(c.values) do cc[#cc + 1] = lower(tostring(x)) end
@@ -178,6 +179,7 @@ function M.spec(eng, KW)
       local at = #code + 1
       spec.prog[i] = at
       spec.full[i] = rule.full or 0
+      spec.ids[i] = rule.index
       spec.always[i] = (rule.always or eng.regex) and 1 or 0
       local ok, depth = false, MAXSTACK + 1
       if rule.tree and rule.nodes then ok, depth = pcall(tree_code, rule.tree, rule.nodes) end
