@@ -24,6 +24,7 @@
 ** unknown.  Values: 0 false, 1 true, 2 unknown (Kleene).
 */
 #include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,8 @@ typedef struct gate {
   size_t fidcap;
   fm_jfield *mf; /* match_flat's fields */
   size_t mfcap;
+  uint32_t *mslot; /* match_event's names: hash -> mf index + 1 */
+  size_t mmask;
   uint32_t *out; /* match_flat's answers: variant, slot, value */
   size_t nout, outcap;
   const char **fval;
@@ -124,7 +127,7 @@ static void gate_free(gate *g) {
   for (k = 0; k < g->nvars; k++) var_free(&g->vars[k]);
   fm_free(g->vars), fm_free(g->pool), fm_free(g->name_off), fm_free(g->name_len);
   fm_free(g->htab), fm_free(g->fstamp), fm_free(g->fval), fm_free(g->flen);
-  fm_free(g->fid_of), fm_free(g->rx), fm_free(g->mf), fm_free(g->out);
+  fm_free(g->fid_of), fm_free(g->rx), fm_free(g->mf), fm_free(g->out), fm_free(g->mslot);
   fm_jflat_free(&g->flat);
   fm_free(g);
 }
@@ -721,6 +724,32 @@ static int emit_all(void *ud, uint32_t var, uint32_t slot, int val) {
   return 0;
 }
 
+/* Push what gate_eval (rc) gave emit_all: see gate:match_flat. */
+static int match_out(lua_State *L, gate *g, int rc) {
+  size_t k;
+  lua_Integer nt = 0, nu = 0;
+  if (rc != 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  for (k = 0; k < g->nout; k += 3) {
+    const gvar *v = &g->vars[g->out[k]];
+    lua_Integer id = (lua_Integer)v->ids[g->out[k + 1]];
+    if (g->out[k + 2] == K_T) {
+      lua_pushinteger(L, id);
+      lua_rawseti(L, 3, (int)++nt);
+    } else {
+      lua_pushinteger(L, (lua_Integer)g->out[k] + 1);
+      lua_rawseti(L, 4, (int)(++nu * 2 - 1));
+      lua_pushinteger(L, id);
+      lua_rawseti(L, 4, (int)(nu * 2));
+    }
+  }
+  lua_pushinteger(L, nt);
+  lua_pushinteger(L, nu);
+  return 2;
+}
+
 /* gate:match_flat(f, sure, unsure) -> nsure, nunsure: f is a flat event
    (name -> text, as sigma/event.lua makes it); the ids of the rules whose
    condition holds go to sure[1 .. nsure] (a rule may repeat: several
@@ -729,9 +758,7 @@ static int emit_all(void *ud, uint32_t var, uint32_t slot, int val) {
    (a list: the engine's own path). */
 static int gate_match_flat(lua_State *L) {
   gate *g = check_gate(L);
-  size_t nf = 0, k;
-  lua_Integer nt = 0, nu = 0;
-  int rc;
+  size_t nf = 0;
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
   luaL_checktype(L, 4, LUA_TTABLE);
@@ -755,27 +782,338 @@ static int gate_match_flat(lua_State *L) {
     lua_pop(L, 1);
   }
   g->nout = 0;
-  rc = gate_eval(g, g->mf, nf, emit_all, g);
-  if (rc != 0) {
+  return match_out(L, g, gate_eval(g, g->mf, nf, emit_all, g));
+}
+
+/* ---------------------------------------------------------------- events
+   as Lua tables: sigma/event.lua's flatten() walked in C, in the order
+   pairs() gives (lua_next), so that "the first writer wins" picks the same
+   value.  What it does not model (a list value, a number that is not an
+   integer below 2^53, a table with a metatable, deep nesting) makes it
+   give up: the engine then flattens in Lua. */
+typedef struct walk {
+  lua_State *L;
+  gate *g;
+  int anchor; /* a table keeping composed names and number texts alive */
+  int nanchor;
+  size_t nf;
+} walk;
+
+enum { W_OK = 0, W_GIVEUP = 1, W_MAXDEPTH = 24 };
+
+static const char *anchor_top(walk *w, size_t *n) {
+  const char *s = lua_tolstring(w->L, -1, n);
+  lua_rawseti(w->L, w->anchor, ++w->nanchor);
+  return s;
+}
+
+/* mf's names: open addressing over name bytes, emptied per event */
+static int mf_has(walk *w, const char *s, size_t n, size_t *slot) {
+  gate *g = w->g;
+  size_t i;
+  for (i = name_hash(s, n) & g->mmask;; i = (i + 1) & g->mmask) {
+    uint32_t at = g->mslot[i];
+    if (at == 0) {
+      *slot = i;
+      return 0;
+    }
+    if (g->mf[at - 1].nlen == n && memcmp(g->mf[at - 1].name, s, n) == 0) return 1;
+  }
+}
+
+static int mf_add(walk *w, const char *name, size_t nlen, const char *val, size_t vlen) {
+  gate *g = w->g;
+  size_t slot;
+  if (w->nf * 2 + 2 > g->mmask) { /* grow the table and rehash */
+    size_t cap = (g->mmask + 1) * 2, k;
+    uint32_t *ns = fm_calloc(cap, sizeof *ns);
+    if (ns == NULL) return W_GIVEUP;
+    fm_free(g->mslot);
+    g->mslot = ns, g->mmask = cap - 1;
+    for (k = 0; k < w->nf; k++) {
+      size_t i = name_hash(g->mf[k].name, g->mf[k].nlen) & g->mmask;
+      while (g->mslot[i] != 0) i = (i + 1) & g->mmask;
+      g->mslot[i] = (uint32_t)k + 1;
+    }
+  }
+  if (mf_has(w, name, nlen, &slot)) return W_OK; /* the first writer won */
+  if (w->nf == g->mfcap) {
+    size_t cap = g->mfcap ? g->mfcap * 2 : 64;
+    fm_jfield *nm = fm_realloc(g->mf, cap * sizeof *nm);
+    if (nm == NULL) return W_GIVEUP;
+    g->mf = nm, g->mfcap = cap;
+  }
+  g->mf[w->nf].name = name, g->mf[w->nf].nlen = nlen;
+  g->mf[w->nf].val = val, g->mf[w->nf].vlen = vlen;
+  g->mslot[slot] = (uint32_t)++w->nf;
+  return W_OK;
+}
+
+/* put(f, name, text(value at the top)) */
+static int w_put(walk *w, const char *name, size_t nlen) {
+  lua_State *L = w->L;
+  const char *v;
+  size_t vn;
+  char buf[32];
+  switch (lua_type(L, -1)) {
+    case LUA_TSTRING: v = lua_tolstring(L, -1, &vn); break;
+    case LUA_TBOOLEAN:
+      v = lua_toboolean(L, -1) ? "true" : "false", vn = strlen(v);
+      break;
+    case LUA_TNUMBER: {
+      lua_Number d = lua_tonumber(L, -1);
+      if (!(d > -9007199254740992.0 && d < 9007199254740992.0) || d != (lua_Number)(long long)d)
+        return W_GIVEUP; /* tostring()'s text: the engine's */
+      snprintf(buf, sizeof buf, "%lld", (long long)d);
+      lua_pushstring(L, buf);
+      v = anchor_top(w, &vn);
+      break;
+    }
+    default: return W_OK; /* nil, null, userdata: absent */
+  }
+  if (mf_add(w, name, nlen, v, vn) != W_OK) return W_GIVEUP;
+  if (memchr(name, ' ', nlen) != NULL) { /* the name without its spaces too */
+    luaL_Buffer b;
+    size_t k, dn;
+    const char *d;
+    luaL_buffinit(L, &b);
+    for (k = 0; k < nlen; k++)
+      if (name[k] != ' ') luaL_addchar(&b, name[k]);
+    luaL_pushresult(&b);
+    d = anchor_top(w, &dn);
+    if (mf_add(w, d, dn, v, vn) != W_OK) return W_GIVEUP;
+  }
+  return W_OK;
+}
+
+/* prefix .. key (.. sep), anchored */
+static const char *w_name(walk *w, const char *prefix, size_t pn, int key, const char *sep,
+                          size_t *n) {
+  lua_State *L = w->L;
+  lua_pushlstring(L, prefix, pn);
+  lua_pushvalue(L, key);
+  lua_pushstring(L, sep);
+  lua_concat(L, 3);
+  return anchor_top(w, n);
+}
+
+static int w_plain(lua_State *L, int idx) { /* a table without a metatable */
+  if (!lua_getmetatable(L, idx)) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* put_flat(f, t at idx, prefix) */
+static int w_flat(walk *w, int idx, const char *prefix, size_t pn, int depth) {
+  lua_State *L = w->L;
+  if (depth > W_MAXDEPTH || !w_plain(L, idx) || !lua_checkstack(L, 8)) return W_GIVEUP;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t nn;
+      const char *name = w_name(w, prefix, pn, lua_gettop(L) - 1, "", &nn);
+      int rc = W_OK;
+      if (lua_type(L, -1) != LUA_TTABLE) {
+        rc = w_put(w, name, nn);
+      } else {
+        int t = lua_gettop(L);
+        if (lua_rawgeti(L, t, 1) != LUA_TNIL) rc = W_GIVEUP; /* a list */
+        lua_pop(L, 1);
+        if (rc == W_OK && !w_plain(L, t)) rc = W_GIVEUP;
+        if (rc == W_OK) {
+          lua_pushnil(L);
+          if (lua_next(L, t)) { /* not empty */
+            lua_pop(L, 2);
+            name = w_name(w, prefix, pn, t - 1, ".", &nn);
+            rc = w_flat(w, t, name, nn, depth + 1);
+          }
+        }
+      }
+      if (rc != W_OK) return rc;
+    }
+    lua_pop(L, 1);
+  }
+  return W_OK;
+}
+
+/* put_data(f, t at idx) */
+static int w_data(walk *w, int idx, int depth) {
+  lua_State *L = w->L;
+  if (depth > W_MAXDEPTH || !w_plain(L, idx) || !lua_checkstack(L, 8)) return W_GIVEUP;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t kn;
+    const char *k;
+    int rc = W_OK;
+    if (lua_type(L, -2) == LUA_TSTRING && (k = lua_tolstring(L, -2, &kn), kn == 0 || k[0] != '#')) {
+      if (lua_type(L, -1) != LUA_TTABLE) {
+        rc = w_put(w, k, kn);
+      } else {
+        int t = lua_gettop(L);
+        if (!w_plain(L, t)) {
+          rc = W_GIVEUP;
+        } else if (lua_getfield(L, t, "#text") != LUA_TNIL) {
+          rc = lua_type(L, -1) == LUA_TTABLE ? W_OK : w_put(w, k, kn);
+          lua_pop(L, 1);
+        } else {
+          lua_pop(L, 1);
+          if (lua_rawgeti(L, t, 1) != LUA_TNIL) rc = W_GIVEUP; /* <Data> elements */
+          lua_pop(L, 1);
+          if (rc == W_OK) rc = w_data(w, t, depth + 1);
+        }
+      }
+    }
+    if (rc != W_OK) return rc;
+    lua_pop(L, 1);
+  }
+  return W_OK;
+}
+
+static int w_sys(walk *w, int idx, const char *prefix, size_t pn, int depth);
+
+/* put_system's body for one entry: the value at the top, under name */
+static int w_sys_entry(walk *w, const char *name, size_t nn, int depth) {
+  lua_State *L = w->L;
+  int t = lua_gettop(L);
+  if (lua_type(L, t) != LUA_TTABLE) return w_put(w, name, nn);
+  if (depth > W_MAXDEPTH || !w_plain(L, t) || !lua_checkstack(L, 8)) return W_GIVEUP;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    int rc = W_OK;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t cn;
+      const char *ck = lua_tolstring(L, -2, &cn);
+      if (cn == 11 && memcmp(ck, "#attributes", 11) == 0) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          int a = lua_gettop(L);
+          if (!w_plain(L, a)) return W_GIVEUP;
+          lua_pushnil(L);
+          while (lua_next(L, a)) {
+            size_t an;
+            const char *aname;
+            if (lua_type(L, -2) != LUA_TSTRING) return W_GIVEUP; /* name .. number */
+            lua_pushlstring(L, name, nn);
+            lua_pushliteral(L, "_");
+            lua_pushvalue(L, -4);
+            lua_concat(L, 3);
+            aname = anchor_top(w, &an);
+            if (lua_type(L, -1) != LUA_TTABLE && w_put(w, aname, an) != W_OK) return W_GIVEUP;
+            lua_pop(L, 1);
+          }
+        }
+      } else if (cn == 5 && memcmp(ck, "#text", 5) == 0) {
+        if (lua_type(L, -1) != LUA_TTABLE) rc = w_put(w, name, nn);
+      } else {
+        size_t sn;
+        const char *sub;
+        lua_pushlstring(L, name, nn);
+        lua_pushliteral(L, "_");
+        lua_pushvalue(L, -4);
+        lua_concat(L, 3);
+        sub = anchor_top(w, &sn);
+        rc = w_sys_entry(w, sub, sn, depth + 1);
+      }
+    }
+    if (rc != W_OK) return rc;
+    lua_pop(L, 1);
+  }
+  (void)w_sys;
+  return W_OK;
+}
+
+/* put_system(f, t at idx, "") */
+static int w_sys(walk *w, int idx, const char *prefix, size_t pn, int depth) {
+  lua_State *L = w->L;
+  (void)prefix, (void)pn;
+  if (!w_plain(L, idx) || !lua_checkstack(L, 8)) return W_GIVEUP;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t kn;
+      const char *k = lua_tolstring(L, -2, &kn);
+      if (w_sys_entry(w, k, kn, depth + 1) != W_OK) return W_GIVEUP;
+    }
+    lua_pop(L, 1);
+  }
+  return W_OK;
+}
+
+/* flatten(event at idx) into mf */
+static int w_event(walk *w, int ev) {
+  lua_State *L = w->L;
+  int E;
+  if (!w_plain(L, ev) || !lua_checkstack(L, 16)) return W_GIVEUP;
+  lua_getfield(L, ev, "Event");
+  E = lua_gettop(L);
+  if (lua_type(L, E) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return w_flat(w, ev, "", 0, 0);
+  }
+  if (!w_plain(L, E)) return W_GIVEUP;
+  lua_pushnil(L);
+  while (lua_next(L, ev)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t kn;
+      const char *k = lua_tolstring(L, -2, &kn);
+      int rc = W_OK;
+      if (!(kn == 5 && memcmp(k, "Event", 5) == 0)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          size_t nn;
+          const char *name = w_name(w, "", 0, lua_gettop(L) - 1, ".", &nn);
+          rc = w_flat(w, lua_gettop(L), name, nn, 1);
+        } else {
+          rc = w_put(w, k, kn);
+        }
+      }
+      if (rc != W_OK) return rc;
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, E, "EventData") == LUA_TTABLE && w_data(w, lua_gettop(L), 0) != W_OK)
+    return W_GIVEUP;
+  lua_pop(L, 1);
+  if (lua_getfield(L, E, "UserData") == LUA_TTABLE) {
+    int u = lua_gettop(L);
+    if (!w_plain(L, u)) return W_GIVEUP;
+    lua_pushnil(L);
+    while (lua_next(L, u)) {
+      if (lua_type(L, -1) == LUA_TTABLE && w_data(w, lua_gettop(L), 0) != W_OK) return W_GIVEUP;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, E, "System") == LUA_TTABLE && w_sys(w, lua_gettop(L), "", 0, 0) != W_OK)
+    return W_GIVEUP;
+  lua_pop(L, 2);
+  return W_OK;
+}
+
+/* gate:match_event(event, sure, unsure, anchor) -> as match_flat, for an
+   event table (evtx_dump's shape or flat), flattened here; nil when the
+   event holds what the C walk does not model (the engine flattens it). */
+static int gate_match_event(lua_State *L) {
+  gate *g = check_gate(L);
+  walk w;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_settop(L, 5);
+  if (g->mslot == NULL) {
+    g->mslot = fm_calloc(128, sizeof *g->mslot);
+    if (g->mslot == NULL) return luaL_error(L, "fastmatch: not enough memory");
+    g->mmask = 127;
+  }
+  memset(g->mslot, 0, (g->mmask + 1) * sizeof *g->mslot);
+  w.L = L, w.g = g, w.anchor = 5, w.nanchor = 0, w.nf = 0;
+  if (w_event(&w, 2) != W_OK) {
+    lua_settop(L, 0);
     lua_pushnil(L);
     return 1;
   }
-  for (k = 0; k < g->nout; k += 3) {
-    const gvar *v = &g->vars[g->out[k]];
-    lua_Integer id = (lua_Integer)v->ids[g->out[k + 1]];
-    if (g->out[k + 2] == K_T) {
-      lua_pushinteger(L, id);
-      lua_rawseti(L, 3, (int)++nt);
-    } else {
-      lua_pushinteger(L, (lua_Integer)g->out[k] + 1);
-      lua_rawseti(L, 4, (int)(++nu * 2 - 1));
-      lua_pushinteger(L, id);
-      lua_rawseti(L, 4, (int)(nu * 2));
-    }
-  }
-  lua_pushinteger(L, nt);
-  lua_pushinteger(L, nu);
-  return 2;
+  lua_settop(L, 4);
+  g->nout = 0;
+  return match_out(L, g, gate_eval(g, g->mf, w.nf, emit_all, g));
 }
 
 /* gate:stats() -> {lines =, passed =, unmodelled =} since it was made */
@@ -817,7 +1155,8 @@ static int l_jsonflat(lua_State *L) {
 }
 
 static const luaL_Reg gate_methods[] = {
-    {"test", gate_test}, {"stats", gate_stats}, {"match_flat", gate_match_flat}, {NULL, NULL}};
+    {"test", gate_test}, {"stats", gate_stats}, {"match_flat", gate_match_flat},
+    {"match_event", gate_match_event}, {NULL, NULL}};
 static const luaL_Reg gate_meta[] = {{"__gc", gate_gc}, {NULL, NULL}};
 static const luaL_Reg gate_funcs[] = {{"_sigma_gate", l_gate}, {"_jsonflat", l_jsonflat}, {NULL, NULL}};
 

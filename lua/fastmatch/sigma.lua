@@ -661,19 +661,24 @@ function Engine:match(event)
   local scratch = self.scratch
   if not scratch then
     scratch = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = self, test = test_indexed },
-      sure = {}, unsure = {}, nctx = { eng = self, test = test_naive, rename = EMPTY } }
+      sure = {}, unsure = {}, anchor = {}, nctx = { eng = self, test = test_naive, rename = EMPTY } }
     self.scratch = scratch
   end
-  local f = scratch.f
-  for k in next, f do f[k] = nil end
-  flatten(event, f)
-  -- The fields through the gate's program in C (csrc/gate.c): the rules whose
-  -- condition holds, and the few it cannot decide (cidr, gt...), decided here
-  -- rule by rule. The Lua index below stays for what the gate does not take
-  -- (a field with a list of values).
+  -- The event walked and its fields through the gate's program in C
+  -- (csrc/gate.c): the rules whose condition holds, and the few it cannot
+  -- decide (cidr, gt...), decided here rule by rule on the event flattened in
+  -- Lua. The Lua index below stays for what the C walk does not take (a field
+  -- with a list of values, a table with a metatable).
+  local f, flat = scratch.f, false
   local gate = self.gate_obj or self:gate()
   local sure, unsure = scratch.sure, scratch.unsure
-  local nt, nu = gate:match_flat(f, sure, unsure)
+  local nt, nu = gate:match_event(event, sure, unsure, scratch.anchor)
+  if not nt then
+    for k in next, f do f[k] = nil end
+    flatten(event, f)
+    flat = true
+    nt, nu = gate:match_flat(f, sure, unsure)
+  end
   if nt then
     local out = {}
     if nt + nu == 0 then return out end
@@ -686,6 +691,10 @@ function Engine:match(event)
     end
     if nu > 0 then
       local ctx, vl = scratch.nctx, self.variant_list
+      if not flat then
+        for k in next, f do f[k] = nil end
+        flatten(event, f)
+      end
       ctx.f = f
       for i = 1, nu do
         local id = unsure[2 * i]
