@@ -77,6 +77,7 @@ typedef struct gate {
   size_t hmask;
   gvar *vars;
   fm_matcher **rx; /* regexes (the fm.compile objects, kept alive) */
+  struct gcache *cache; /* CV_SLOTS; NULL: not allocated (no memory) */
   uint32_t nrx;
   /* per event */
   fm_jflat flat;
@@ -127,7 +128,7 @@ static void gate_free(gate *g) {
   for (k = 0; k < g->nvars; k++) var_free(&g->vars[k]);
   fm_free(g->vars), fm_free(g->pool), fm_free(g->name_off), fm_free(g->name_len);
   fm_free(g->htab), fm_free(g->fstamp), fm_free(g->fval), fm_free(g->flen);
-  fm_free(g->fid_of), fm_free(g->rx), fm_free(g->mf), fm_free(g->out), fm_free(g->mslot);
+  fm_free(g->fid_of), fm_free(g->rx), fm_free(g->mf), fm_free(g->out), fm_free(g->mslot), fm_free(g->cache);
   fm_jflat_free(&g->flat);
   fm_free(g);
 }
@@ -161,30 +162,80 @@ static int var_applies(const gate *g, const gvar *v) {
 
 /* One value through one set: its hits stamped, the rules whose gates they
    complete appended to the candidates. */
-static int probe(gvar *v, const gprobe *p, const char *s, size_t n, uint32_t run,
-                 uint32_t *ncand) {
+/* What a set matched of a value, remembered: event logs repeat their values
+   (images, parents, users, hosts, integrity levels), and a set's answer
+   depends on the value alone.  Direct-mapped by a hash of set and value;
+   a value over CV_MAX bytes or with over CV_IDX matches is not kept. */
+enum { CV_SLOTS = 4096, CV_MAX = 320, CV_IDX = 14 };
+struct gcache {
+  const fm_wcset *set; /* NULL: empty */
+  uint64_t h;
+  uint32_t len, nidx;
+  uint32_t idx[CV_IDX];
+  char val[CV_MAX];
+};
+
+static uint64_t hash64(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  size_t i;
+  for (i = 0; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    h = (h ^ w) * 0x100000001B3ull;
+    h ^= h >> 29;
+  }
+  for (; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001B3ull;
+  return h ^ (h >> 32);
+}
+
+/* One matched pattern: its hit bit stamped, the rules whose gates it
+   completes appended to the candidates. */
+static int hit(gvar *v, const gprobe *p, size_t idx, uint32_t run, uint32_t *ncand) {
+  uint32_t bit = p->base + (uint32_t)idx, t;
+  if (bit >= v->nbits) return -1; /* a set grown since (cannot, but checked) */
+  v->bstamp[bit] = run;
+  for (t = v->trig_at[bit]; t < v->trig_at[bit + 1]; t += 2) {
+    uint32_t slot = v->trig[t], gb = v->trig[t + 1], now;
+    if (v->rstamp[slot] != run) v->rstamp[slot] = run, v->rmask[slot] = 0;
+    now = v->rmask[slot] | gb;
+    if (now != v->rmask[slot]) {
+      v->rmask[slot] = now;
+      if (now == v->full[slot]) v->cand[(*ncand)++] = slot;
+    }
+  }
+  return 0;
+}
+
+/* One value through one set (or its remembered answer); h0: hash64 of the
+   value (computed once for all its sets). */
+static int probe(gate *g, gvar *v, const gprobe *p, const char *s, size_t n, uint64_t h0,
+                 uint32_t run, uint32_t *ncand) {
   fm_wcset *set = *p->set;
   size_t r, k;
   const size_t *m;
+  struct gcache *e = NULL;
+  uint64_t h = 0;
   if (set == NULL) return -1;
-  r = fm_wcset_run(set, s, n, FM_SET_ALL);
-  m = fm_wcset_matches(set);
-  for (k = 0; k < r; k++) {
-    uint32_t bit = p->base + (uint32_t)m[k], t;
-    if (bit >= v->nbits) return -1; /* a set grown since (cannot, but checked) */
-    v->bstamp[bit] = run;
-    for (t = v->trig_at[bit]; t < v->trig_at[bit + 1]; t += 2) {
-      uint32_t slot = v->trig[t], gb = v->trig[t + 1], now;
-      if (v->rstamp[slot] != run) {
-        v->rstamp[slot] = run, v->rmask[slot] = 0;
-      }
-      now = v->rmask[slot] | gb;
-      if (now != v->rmask[slot]) {
-        v->rmask[slot] = now;
-        if (now == v->full[slot]) v->cand[(*ncand)++] = slot;
-      }
+  if (n <= CV_MAX && g->cache != NULL) {
+    h = h0 ^ ((uint64_t)(uintptr_t)set * 0x9E3779B97F4A7C15ull);
+    e = &g->cache[h & (CV_SLOTS - 1)];
+    if (e->set == set && e->h == h && e->len == n && memcmp(e->val, s, n) == 0) {
+      for (k = 0; k < e->nidx; k++)
+        if (hit(v, p, e->idx[k], run, ncand) < 0) return -1;
+      return 0;
     }
   }
+  r = fm_wcset_run(set, s, n, FM_SET_ALL);
+  m = fm_wcset_matches(set);
+  if (e != NULL) {
+    if (r <= CV_IDX) {
+      e->set = set, e->h = h, e->len = (uint32_t)n, e->nidx = (uint32_t)r;
+      memcpy(e->val, s, n);
+      for (k = 0; k < r; k++) e->idx[k] = (uint32_t)m[k];
+    }
+  }
+  for (k = 0; k < r; k++)
+    if (hit(v, p, m[k], run, ncand) < 0) return -1;
   return 0;
 }
 
@@ -326,12 +377,15 @@ static int gate_eval(gate *g, const fm_jfield *fs, size_t nf, gate_emit emit, vo
     run = g->run;
     for (k = 0; k < nf; k++) {
       uint32_t id = g->fid_of[k], p;
+      uint64_t h0;
+      if (v->pstart[1] == 0 && (id == 0 || v->pstart[id] == v->pstart[id + 1])) continue;
+      h0 = fs[k].vlen <= CV_MAX ? hash64(fs[k].val, fs[k].vlen) : 0;
       /* keywords (probes of field 0): every value, known field or not */
       for (p = v->pstart[0]; p < v->pstart[1]; p++)
-        if (probe(v, &v->probes[p], fs[k].val, fs[k].vlen, run, &ncand) < 0) return -1;
+        if (probe(g, v, &v->probes[p], fs[k].val, fs[k].vlen, h0, run, &ncand) < 0) return -1;
       if (id != 0)
         for (p = v->pstart[id]; p < v->pstart[id + 1]; p++)
-          if (probe(v, &v->probes[p], fs[k].val, fs[k].vlen, run, &ncand) < 0) return -1;
+          if (probe(g, v, &v->probes[p], fs[k].val, fs[k].vlen, h0, run, &ncand) < 0) return -1;
     }
     for (c = 0; c < ncand + v->nalways; c++) {
       uint32_t slot = c < ncand ? v->cand[c] : v->always[c - ncand];
@@ -637,6 +691,7 @@ static int l_gate(lua_State *L) {
   g = u->g = fm_calloc(1, sizeof *g);
   if (g == NULL) return luaL_error(L, "fastmatch: not enough memory");
   fm_jflat_init(&g->flat);
+  g->cache = fm_calloc(CV_SLOTS, sizeof *g->cache); /* NULL: runs without it */
   /* names */
   n = field_len(L, 1, "names"); /* 4 */
   if (n >= INT32_MAX / 8) luaL_error(L, "fastmatch: sigma gate: too many names");

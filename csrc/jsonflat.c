@@ -83,6 +83,17 @@ static int hexval(int c) {
 static int str(jp *P, jref *out) {
   const unsigned char *q = ++P->p, *e = P->e;
   fm_jflat *j = P->j;
+  /* 8 bytes at a time to the first '"', '\\' or control byte */
+  while (e - q >= 8) {
+    uint64_t w, t;
+    memcpy(&w, q, 8);
+#define HASZERO(x) (((x) - 0x0101010101010101ull) & ~(x) & 0x8080808080808080ull)
+    t = HASZERO(w ^ 0x2222222222222222ull) | HASZERO(w ^ 0x5C5C5C5C5C5C5C5Cull) |
+        ((w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull);
+#undef HASZERO
+    if (t != 0) break;
+    q += 8;
+  }
   while (q < e && *q != '"' && *q != '\\' && *q >= 0x20) q++;
   if (q >= e || *q < 0x20) return FM_JF_BAD;
   if (*q == '"') { /* no escape: the line's own bytes */
