@@ -5,7 +5,8 @@
 -- variants via sigma/logsource.lua) -> index (here: per logsource variant and
 -- event field, one fm.set of every wildcard value of every rule) -> run (here:
 -- events flattened by sigma/event.lua; match one event, scan a JSON-lines
--- stream behind a literal prefilter).
+-- stream behind the gate: csrc/gate.c, its program from sigma/gate.lua,
+-- which also decides eng:match in C).
 --
 -- The cost of an event does not grow with the number of rules: each field
 -- value of the event goes once through its field's set (C), which names the
@@ -819,7 +820,8 @@ local function variant_literals(v)
   return nil
 end
 
--- The raw-line prefilter: a set of literals one of which every line that can
+-- The literal prefilter (the scan's filter in regex mode, where there is no
+-- gate; eng:stats() counts its literals): a set of literals one of which every line that can
 -- fire holds (JSON-escaped), or nil when some rule has none (every line passes).
 function Engine:prefilter()
   if self.dirty then build(self) end
