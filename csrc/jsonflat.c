@@ -34,6 +34,7 @@ typedef struct jp {
   fm_jflat *j;
   const unsigned char *s, *p, *e;
   int depth;
+  size_t blimit; /* the most j->buf may hold for this line */
 } jp;
 
 /* parse results: FM_JF_* codes, carried up by every function */
@@ -54,9 +55,22 @@ static uint32_t hash_bytes(const char *s, size_t n) {
   return h;
 }
 
-static int buf_reserve(fm_jflat *j, size_t more) {
-  size_t want = j->blen + more, cap;
+/* Room for more bytes in the buffer.  A composed name repeats its prefix
+   for every field under it, so one long key over a few levels of nested
+   objects makes names far longer than the line (a 2.1 MB line: 26 GB of
+   names; a 133 kB one: 400 MB, which the gate's fm_jflat then kept for the
+   rest of its scan).  Past BUFMUL times the line (plus BUFMIN) the line is
+   not modelled: no evtx_dump line comes near.  The limit is the line's,
+   not the buffer's capacity (which an earlier line may have grown), so
+   the answer does not depend on what was parsed before. */
+enum { BUFMUL = 16, BUFMIN = 65536 };
+
+static int buf_reserve(jp *P, size_t more) {
+  fm_jflat *j = P->j;
+  size_t want, cap;
   char *nb;
+  if (more > P->blimit - j->blen) return FM_JF_OTHER;
+  want = j->blen + more;
   if (want <= j->bcap) return FM_JF_OK;
   cap = j->bcap ? j->bcap : 256;
   while (cap < want) cap *= 2;
@@ -102,7 +116,7 @@ static int str(jp *P, jref *out) {
     return FM_JF_OK;
   }
   /* escapes: copy into the buffer (never longer than the source) */
-  TRY(buf_reserve(j, (size_t)(e - P->p)));
+  TRY(buf_reserve(P, (size_t)(e - P->p)));
   out->off = j->blen, out->inbuf = 1;
   memcpy(j->buf + j->blen, P->p, (size_t)(q - P->p));
   j->blen += (size_t)(q - P->p);
@@ -319,7 +333,7 @@ static int scalar(jp *P, jref *out, int *kind) {
 static int compose(jp *P, jref a, int sep, jref b, jref *out) {
   fm_jflat *j = P->j;
   size_t n = a.len + (sep ? 1 : 0) + b.len;
-  TRY(buf_reserve(j, n));
+  TRY(buf_reserve(P, n));
   out->off = j->blen, out->len = n, out->inbuf = 1;
   memcpy(j->buf + j->blen, ref_ptr(P, a), a.len);
   j->blen += a.len;
@@ -352,7 +366,7 @@ static int put(jp *P, jref name, jref val, int section) {
     fm_jflat *j = P->j;
     jref d;
     size_t k;
-    TRY(buf_reserve(j, name.len));
+    TRY(buf_reserve(P, name.len));
     s = ref_ptr(P, name); /* the buffer may have moved */
     d.off = j->blen, d.inbuf = 1;
     for (k = 0; k < name.len; k++)
@@ -601,6 +615,7 @@ int fm_jflat_parse(fm_jflat *j, const char *s, size_t len) {
   jp P;
   int event_mode = 0;
   P.j = j, P.s = (const unsigned char *)s, P.p = P.s, P.e = P.s + len, P.depth = 0;
+  P.blimit = len <= ((size_t)-1 - BUFMIN) / BUFMUL ? len * BUFMUL + BUFMIN : (size_t)-1;
   j->n = j->nraw = j->blen = 0;
   ws(&P);
   if (P.p >= P.e || *P.p != '{') return FM_JF_BAD;

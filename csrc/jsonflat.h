@@ -12,6 +12,8 @@
 ** depend on something the kernel does not model (an array value, a
 ** fraction, a name given twice in one section, whose winner is Lua's table
 ** order), it says FM_JF_OTHER: the caller must then decode the line itself.
+** So it does too when the names would be many times longer than the line
+** (a long key over many nested fields: see buf_reserve in jsonflat.c).
 */
 #ifndef FM_JSONFLAT_H
 #define FM_JSONFLAT_H
