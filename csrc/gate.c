@@ -854,7 +854,9 @@ typedef struct walk {
   size_t nf;
 } walk;
 
-enum { W_OK = 0, W_GIVEUP = 1, W_MAXDEPTH = 24 };
+/* W_MAXNAME: sigma/event.lua's MAXNAME; past it Lua spills the values into
+   a list (keywords still see them), which the walk leaves to Lua. */
+enum { W_OK = 0, W_GIVEUP = 1, W_MAXDEPTH = 24, W_MAXNAME = 512 };
 
 static const char *anchor_top(walk *w, size_t *n) {
   const char *s = lua_tolstring(w->L, -1, n);
@@ -966,8 +968,10 @@ static int w_flat(walk *w, int idx, const char *prefix, size_t pn, int depth) {
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) == LUA_TSTRING) {
       size_t nn;
-      const char *name = w_name(w, prefix, pn, lua_gettop(L) - 1, "", &nn);
+      const char *name;
       int rc = W_OK;
+      if (pn + lua_rawlen(L, -2) > W_MAXNAME) return W_GIVEUP;
+      name = w_name(w, prefix, pn, lua_gettop(L) - 1, "", &nn);
       if (lua_type(L, -1) != LUA_TTABLE) {
         rc = w_put(w, name, nn);
       } else {
@@ -1047,6 +1051,7 @@ static int w_sys_entry(walk *w, const char *name, size_t nn, int depth) {
             size_t an;
             const char *aname;
             if (lua_type(L, -2) != LUA_TSTRING) return W_GIVEUP; /* name .. number */
+            if (nn + lua_rawlen(L, -2) >= W_MAXNAME) return W_GIVEUP;
             lua_pushlstring(L, name, nn);
             lua_pushliteral(L, "_");
             lua_pushvalue(L, -4);
@@ -1061,6 +1066,7 @@ static int w_sys_entry(walk *w, const char *name, size_t nn, int depth) {
       } else {
         size_t sn;
         const char *sub;
+        if (nn + cn >= W_MAXNAME) return W_GIVEUP;
         lua_pushlstring(L, name, nn);
         lua_pushliteral(L, "_");
         lua_pushvalue(L, -4);
@@ -1086,7 +1092,7 @@ static int w_sys(walk *w, int idx, const char *prefix, size_t pn, int depth) {
     if (lua_type(L, -2) == LUA_TSTRING) {
       size_t kn;
       const char *k = lua_tolstring(L, -2, &kn);
-      if (w_sys_entry(w, k, kn, depth + 1) != W_OK) return W_GIVEUP;
+      if (kn > W_MAXNAME || w_sys_entry(w, k, kn, depth + 1) != W_OK) return W_GIVEUP;
     }
     lua_pop(L, 1);
   }

@@ -333,6 +333,8 @@ static int scalar(jp *P, jref *out, int *kind) {
 static int compose(jp *P, jref a, int sep, jref b, jref *out) {
   fm_jflat *j = P->j;
   size_t n = a.len + (sep ? 1 : 0) + b.len;
+  /* sigma/event.lua's MAXNAME: no longer name is made there */
+  if (n > 512) return FM_JF_OTHER;
   TRY(buf_reserve(P, n));
   out->off = j->blen, out->len = n, out->inbuf = 1;
   memcpy(j->buf + j->blen, ref_ptr(P, a), a.len);

@@ -228,6 +228,37 @@ describe("eng:match through the gate", function()
     assert.is_true(fired > 20)
   end)
 
+  it("keeps names short on hostile nesting, and keywords still see the values", function()
+    local eng = assert(sigma.engine({ unmapped = "all" }))
+    assert(eng:add([[
+title: kw
+logsource:
+  product: test
+detection:
+  keywords:
+    - 'needle'
+  condition: keywords
+]]) == 1)
+    -- one 100 kB key over 64 x 64 nested keys: composed names would be 400 MB
+    local inner = {}
+    for i = 1, 64 do
+      local t = {}
+      for k = 1, 64 do t["k" .. k] = "v" end
+      inner["j" .. i] = t
+    end
+    inner.j1.k1 = "a needle here"
+    local ev = { [string.rep("A", 100000)] = inner }
+    collectgarbage()
+    local before = collectgarbage("count")
+    assert.equal(1, #eng:match(ev))
+    assert.equal(1, #eng:naive_match(ev))
+    inner.j1.k1 = "v"
+    assert.equal(0, #eng:match(ev))
+    assert.is_true(collectgarbage("count") - before < 64 * 1024, "memory bounded (KB)")
+    local line = cjson.encode({ Event = { EventData = { [string.rep("B", 600)] = { x = "needle" } } } })
+    assert.is_true(eng:gate():test(line))
+  end)
+
   it("decides in Lua what it cannot in C (cidr, gt), and fires the same", function()
     local eng = assert(sigma.engine({ unmapped = "all" }))
     assert(eng:add([[

@@ -56,6 +56,25 @@ local function put(f, k, v)
   if k2 and f[k2] == nil then f[k2] = v end
 end
 
+-- A composed name (a.b, Element_Attr) repeats its prefix for every field
+-- under it: one long key over nested objects would make names far longer
+-- than the line (a 2 MB line, 26 GB of names). No rule reads a field named
+-- that long: past MAXNAME the values still count for keywords, as the list
+-- f[LONG], and no longer name is made.
+local MAXNAME, LONG = 512, "\0long"
+M.MAXNAME, M.LONG = MAXNAME, LONG
+
+local function spill(f, v, depth)
+  local l = f[LONG]
+  if type(l) ~= "table" then l = {}; f[LONG] = l end
+  if type(v) ~= "table" then
+    local s = text(v)
+    if s ~= nil then l[#l + 1] = s end
+  elseif depth < 64 then
+    for _, x in pairs(v) do spill(f, x, depth + 1) end
+  end
+end
+
 local function scalars(t)
   local out = {}
   for i = 1, #t do
@@ -106,7 +125,9 @@ end })
 
 local function put_system(f, t, prefix)
   for k, v in pairs(t) do
-    if type(k) == "string" then
+    if type(k) == "string" and #prefix + #k > MAXNAME then
+      spill(f, v, 0)
+    elseif type(k) == "string" then
       local name = prefix == "" and k or prefix .. k
       if type(v) ~= "table" then
         put(f, name, text(v))
@@ -117,8 +138,12 @@ local function put_system(f, t, prefix)
               local names = attr_names[name]
               for ak, av in pairs(cv) do
                 local an = names[ak]
-                if not an then an = name .. "_" .. ak; names[ak] = an end
-                put(f, an, text(av))
+                if not an then
+                  if #name + #tostring(ak) >= MAXNAME then an = false
+                  else an = name .. "_" .. ak end
+                  names[ak] = an
+                end
+                if an then put(f, an, text(av)) else spill(f, av, 0) end
               end
             end
           elseif ck == "#text" then
@@ -134,7 +159,9 @@ end
 
 local function put_flat(f, t, prefix)
   for k, v in pairs(t) do
-    if type(k) == "string" then
+    if type(k) == "string" and #prefix + #k > MAXNAME then
+      spill(f, v, 0)
+    elseif type(k) == "string" then
       local name = prefix .. k
       if type(v) == "table" then
         if v[1] ~= nil then put(f, name, scalars(v))
