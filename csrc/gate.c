@@ -14,12 +14,13 @@
 **
 ** The program a rule compiles to, per variant (integers, postfix):
 **   ITEM field all ngroups {flags nbits bit.. nre rx.. nref (field how
-**        cased)..}*                                push the item's value
+**        cased).. ncidr (net_hi net_lo bits)..}*  push the item's value
 **   NOT | ATLEAST need n (pop n, push: >= need true...) | CONST v | END
 ** An item is an OR (all: an AND) of its value groups; a group is true when
 ** a pattern it holds matched the field's value (a hit bit), or by its null /
-** exists flags, a regex (run here) or a field reference; a group with other
-** values (cidr, gt...) is unknown unless one of those made it true; a group of regexes each behind its required literal
+** exists flags, a regex (run here), a field reference or an IPv4 network; a
+** group with other values (gt, an IPv6 network...) is unknown unless one of
+** those made it true; a group of regexes each behind its required literal
 ** (G_GUARDS: the bits are those literals) is false unless one matched, then
 ** unknown.  Values: 0 false, 1 true, 2 unknown (Kleene).
 */
@@ -37,7 +38,7 @@
 #include "jsonflat.h"
 
 enum { OP_END, OP_ITEM, OP_NOT, OP_ATLEAST, OP_CONST };
-enum { G_NULL = 1, G_EXISTS = 2, G_ABSENT = 4, G_OTHER = 8, G_GUARDS = 16 };
+enum { G_NULL = 1, G_EXISTS = 2, G_ABSENT = 4, G_OTHER = 8, G_GUARDS = 16, G_CIDR6 = 32 };
 enum { K_F = 0, K_T = 1, K_U = 2 };
 enum { MAXSTACK = 256 };
 
@@ -261,12 +262,39 @@ static int fieldref(const char *s, size_t n, const char *o, size_t m, int how, i
   return ascii ? K_F : K_U;
 }
 
+/* An IPv4 address as modifiers.lua's parse_ipv4 reads it: four dot-separated
+   runs of digits, each at most 255 (leading zeros allowed). */
+static int ipv4(const char *s, size_t n, uint32_t *out) {
+  size_t i = 0;
+  uint32_t a = 0;
+  int part;
+  for (part = 0; part < 4; part++) {
+    uint32_t v = 0;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      v = v * 10 + (uint32_t)(s[i++] - '0');
+      if (v > 1000) v = 1000; /* stays over 255: no overflow */
+    }
+    if (i == d || v > 255) return 0;
+    a = a << 8 | v;
+    if (part < 3) {
+      if (i >= n || s[i] != '.') return 0;
+      i++;
+    }
+  }
+  if (i != n) return 0;
+  *out = a;
+  return 1;
+}
+
 /* One value group at *pcp: flags nbits bit.. nre rx.. nref (field how
-   cased)..; the field's value when present. */
+   cased).. ncidr (net_hi net_lo bits)..; the field's value when present.
+   IPv4 networks are decided here; an IPv6 one (G_CIDR6) is false for a
+   value without ':' (no IPv6 address), else unknown. */
 static int group(const gate *g, const gvar *v, const int32_t **pcp, uint32_t field,
                  int present, uint32_t run) {
   const int32_t *pc = *pcp;
-  int flags = *pc++, nb = *pc++, b, nre, nref, val = K_F, hit = 0;
+  int flags = *pc++, nb = *pc++, b, nre, nref, ncidr, val = K_F, hit = 0;
   const char *s = present ? g->fval[field] : NULL;
   size_t n = present ? g->flen[field] : 0;
   for (b = 0; b < nb; b++)
@@ -297,6 +325,18 @@ static int group(const gate *g, const gvar *v, const int32_t **pcp, uint32_t fie
       }
     }
   pc += 3 * nref;
+  ncidr = *pc++;
+  if (val != K_T && present) {
+    uint32_t a;
+    if (ncidr > 0 && ipv4(s, n, &a))
+      for (b = 0; b < ncidr && val != K_T; b++) {
+        uint32_t net = (uint32_t)pc[3 * b] << 16 | (uint32_t)pc[3 * b + 1];
+        int bits = pc[3 * b + 2];
+        if (bits == 0 || a >> (32 - bits) == net) val = K_T;
+      }
+    if (val == K_F && (flags & G_CIDR6) && memchr(s, ':', n) != NULL) val = K_U;
+  }
+  pc += 3 * ncidr;
   if (val == K_F && (flags & G_OTHER)) val = K_U;
   *pcp = pc;
   return val;
@@ -511,6 +551,16 @@ static int code_ok(const gvar *v, const gate *g, size_t at) {
           const int32_t *r = v->code + pc + 3 * b;
           if (r[0] < 1 || (uint32_t)r[0] > g->nfields || r[1] < 0 || r[1] > 3 || r[2] < 0 || r[2] > 1)
             return 0;
+        }
+        pc += 3 * nb;
+        if (pc >= v->ncode) return 0; /* ncidr */
+        nb = v->code[pc++];
+        if (nb < 0 || (size_t)nb > (v->ncode - pc) / 3) return 0;
+        for (b = 0; b < nb; b++) {
+          const int32_t *r = v->code + pc + 3 * b;
+          if (r[0] < 0 || r[0] > 0xFFFF || r[1] < 0 || r[1] > 0xFFFF || r[2] < 0 || r[2] > 32)
+            return 0;
+          if (r[2] < 32 && r[2] > 0 && ((uint32_t)r[0] << 16 | (uint32_t)r[1]) >> r[2] != 0) return 0;
         }
         pc += 3 * nb;
       }

@@ -259,7 +259,7 @@ detection:
     assert.is_true(eng:gate():test(line))
   end)
 
-  it("decides in Lua what it cannot in C (cidr, gt), and fires the same", function()
+  it("decides IPv4 networks in C, and in Lua what it cannot (gt, IPv6), firing the same", function()
     local eng = assert(sigma.engine({ unmapped = "all" }))
     assert(eng:add([[
 title: cidr
@@ -278,7 +278,35 @@ detection:
     local gate = eng:gate()
     local pass, _, _, sure = gate:test('{"IpAddress":"10.1.2.3","Port":80}')
     assert.is_true(pass)
-    assert.is_false(sure) -- unknown in C: the engine decides
+    assert.is_false(sure) -- gt is unknown in C: the engine decides
+    assert.is_false(gate:test('{"IpAddress":"192.168.1.1","Port":80}')) -- outside 10/8
+    assert.is_false(gate:test('{"IpAddress":"010.001.2.3x","Port":80}')) -- not an address
+    assert.is_true(gate:test('{"IpAddress":"010.001.2.3","Port":80}'))  -- leading zeros: 10.1.2.3
+    local eng6 = assert(sigma.engine({ unmapped = "all" }))
+    assert(eng6:add([[
+title: cidr6
+logsource:
+  product: test
+detection:
+  sel:
+    IpAddress|cidr:
+      - 'fe80::/10'
+      - '192.168.0.0/16'
+  condition: sel
+]]) == 1)
+    local g6 = eng6:gate()
+    assert.is_true(g6:test('{"IpAddress":"fe80::1"}'))      -- IPv6: unknown in C, let through
+    assert.is_true(g6:test('{"IpAddress":"192.168.7.7"}'))
+    assert.is_false(g6:test('{"IpAddress":"10.0.0.1"}'))    -- no ':': no IPv6 network holds it
+    assert.equal(1, #eng6:match({ IpAddress = "fe80::1" }))
+    assert.equal(0, #eng6:match({ IpAddress = "2001:db8::1" }))
+    assert.equal(1, #eng6:match({ IpAddress = "192.168.7.7" }))
+    for a = 0, 255, 51 do
+      for b = 0, 255, 85 do
+        local ip = ("%d.%d.1.2"):format(a, b)
+        assert.equal(#eng6:naive_match({ IpAddress = ip }), #eng6:match({ IpAddress = ip }), ip)
+      end
+    end
   end)
 
   it("runs regexes and field references in C", function()

@@ -8,8 +8,9 @@
 -- items, evaluated in three-valued logic: a wildcard value is decided by the
 -- sets' hits, null and exists by the field's presence, a regex by running it
 -- (not run when its required literal, its guard, did not match), a fieldref
--- by comparing the two fields; anything else (cidr, comparisons, a wildcard
--- no set holds) is unknown unless another value of its group decided it. A line passes when some rule's condition is true or
+-- by comparing the two fields, an IPv4 network by the address; anything else
+-- (comparisons, an IPv6 network, a wildcard no set holds) is unknown unless
+-- another value of its group decided it. A line passes when some rule's condition is true or
 -- unknown, so the gate never drops a line that eng:match would fire on.
 
 local lower = string.lower
@@ -18,7 +19,7 @@ local type, pairs, ipairs = type, pairs, ipairs
 local M = {}
 
 local OP_END, OP_ITEM, OP_NOT, OP_ATLEAST, OP_CONST = 0, 1, 2, 3, 4
-local G_NULL, G_EXISTS, G_ABSENT, G_OTHER, G_GUARDS = 1, 2, 4, 8, 16
+local G_NULL, G_EXISTS, G_ABSENT, G_OTHER, G_GUARDS, G_CIDR6 = 1, 2, 4, 8, 16, 32
 -- flags | f, without 5.3's operators (this file runs on 5.1 and LuaJIT too)
 local function with(flags, f)
   if flags % (2 * f) < f then return flags + f end
@@ -99,7 +100,7 @@ function M.spec(eng, KW)
       local byname = bit[name] or {}
       emit(OP_ITEM); emit(fid(name)); emit(item.all and 1 or 0); emit(#item.groups)
       for _, g in ipairs(item.groups) do
-        local flags, bits, res, refs = 0, {}, {}, {}
+        local flags, bits, res, refs, cidrs = 0, {}, {}, {}, {}
         local guards = not g.wc and g.guards
         if guards then
           -- regexes each behind a literal: not run unless a guard matched
@@ -122,6 +123,13 @@ function M.spec(eng, KW)
             res[#res + 1] = rx_index(alt.regex)
           elseif k == "fieldref" and not item.keyword and HOW[alt.how] then
             refs[#refs + 1] = { fid(v.rename[alt.field] or alt.field), HOW[alt.how], alt.cased and 1 or 0 }
+          elseif k == "cidr" and alt.v == 4 and not item.keyword then
+            -- the network's top bits: net = floor(address / unit), unit = 2^(32 - bits)
+            local nb, u = 32, alt.unit
+            while u > 1 do u = u / 2; nb = nb - 1 end
+            cidrs[#cidrs + 1] = { math.floor(alt.net / 65536), alt.net % 65536, nb }
+          elseif k == "cidr" and alt.v == 6 and not item.keyword then
+            flags = with(flags, G_CIDR6)
           else
             flags = with(flags, G_OTHER)
           end
@@ -132,6 +140,8 @@ function M.spec(eng, KW)
         for _, r in ipairs(res) do emit(r) end
         emit(#refs)
         for _, r in ipairs(refs) do emit(r[1]); emit(r[2]); emit(r[3]) end
+        emit(#cidrs)
+        for _, c in ipairs(cidrs) do emit(c[1]); emit(c[2]); emit(c[3]) end
       end
     end
     -- returns the stack depth the code needs
