@@ -119,7 +119,7 @@ function M.spec(eng, KW)
             flags = with(flags, G_NULL)
           elseif k == "exists" then
             flags = with(flags, alt.want and G_EXISTS or G_ABSENT)
-          elseif k == "re" and not item.keyword and alt.regex then
+          elseif k == "re" and not item.keyword and type(alt.regex) == "userdata" then
             res[#res + 1] = rx_index(alt.regex)
           elseif k == "fieldref" and not item.keyword and HOW[alt.how] then
             refs[#refs + 1] = { fid(v.rename[alt.field] or alt.field), HOW[alt.how], alt.cased and 1 or 0 }
