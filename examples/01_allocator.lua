@@ -36,7 +36,7 @@ local function in_run()
   if not ok then return { verdict = "not applicable here", why = why } end
   local path = R.stream()
   local rules, what = R.rules_dir()
-  local hunt = R.here .. "hunt.lua"
+  local hunt = R.here .. "../bin/fastmatch-hunt"
   local args = ("--rules %s -o /dev/null %s"):format(B.shq(rules), B.shq(path))
   local runs = B.quick and 1 or 2
   local t = { default = {}, mimalloc = {} }
@@ -56,8 +56,8 @@ local function in_run()
   end
   local a, b = B.median(t.default), B.median(t.mimalloc)
   return {
-    before = { value = a, unit = "s", what = "lua5.4 examples/hunt.lua, Lua's default allocator" },
-    after = { value = b, unit = "s", what = "lua5.4 -l fastmatch.mimalloc examples/hunt.lua" },
+    before = { value = a, unit = "s", what = "lua5.4 bin/fastmatch-hunt, Lua's default allocator" },
+    after = { value = b, unit = "s", what = "lua5.4 -l fastmatch.mimalloc bin/fastmatch-hunt" },
     ratio = a / b,
     why = ("the whole hunt (rules loaded, stream scanned, timeline written) %.2fx the speed on mimalloc (peak RSS %s vs %s)"):format(
       a / b, B.bytes(peak.default ~= 0 and peak.default or nil), B.bytes(peak.mimalloc ~= 0 and peak.mimalloc or nil)),

@@ -274,7 +274,7 @@ end
 
 -- hunt's own record and formatter, so the runs write what hunt writes
 function R.hunt()
-  if not R._hunt then R._hunt = dofile(here .. "hunt.lua") end
+  if not R._hunt then R._hunt = require "fastmatch.hunt" end
   return R._hunt
 end
 

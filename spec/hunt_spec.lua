@@ -1,4 +1,4 @@
--- examples/hunt.lua (fastmatch-hunt): a few rules written here, events that
+-- fastmatch-hunt (bin/, over fastmatch.hunt): a few rules written here, events that
 -- must and must not fire, the timeline checked line by line in both
 -- formats; --min-level; an unreadable input; a bad JSON line.
 local B = require "fastmatch.bench"
@@ -11,7 +11,7 @@ if root:sub(1, 1) ~= "/" then -- the child runs from another directory
   root = p:read("*l") .. "/" .. root
   p:close()
 end
-local HUNT = root .. "/examples/hunt.lua"
+local HUNT = root .. "/bin/fastmatch-hunt"
 local have_sigma = pcall(require, "fastmatch.sigma")
 
 local RULES = {

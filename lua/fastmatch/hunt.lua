@@ -1,6 +1,6 @@
--- hunt.lua (installed as fastmatch-hunt): Sigma rules over JSONL event logs,
--- a timeline out.
---   lua5.4 examples/hunt.lua [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
+-- fastmatch.hunt: the hunt behind the fastmatch-hunt command (bin/), Sigma
+-- rules over JSONL event logs, a timeline out.
+--   fastmatch-hunt [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
 --                            [-o OUT] [--format csv|jsonl] [--quiet] FILE...
 -- FILE: evtx_dump JSON, one event a line ("-" for stdin).  The timeline
 -- (stdout by default) has one record per rule that fired: timestamp,
@@ -8,12 +8,7 @@
 -- the rule looks at that the event has (name=value).  The summary goes to
 -- stderr.  Exit status 0, or 1 when an input could not be read (the others
 -- are still hunted), 2 on a usage error.
--- Also a module: local H = dofile("examples/hunt.lua"); H.main(argv).
-do -- the tree's build first when run from a clone (an installed copy has no tree_path.lua)
-  local dir = (arg and arg[0] or ""):match("^(.-)[^/]*$")
-  local f = io.open(dir .. "tree_path.lua")
-  if f then f:close(); dofile(dir .. "tree_path.lua") end
-end
+-- Also a module: local H = require "fastmatch.hunt"; os.exit(H.main(argv)).
 local fm = require "fastmatch"
 
 local H = {}
@@ -426,11 +421,6 @@ function H.main(argv, env)
     err:write(table.concat(s, "\n"), "\n")
   end
   return status
-end
-
--- As a script (a main chunk has only the interpreter's C frame above it).
-if debug.getinfo(3, "S") == nil then
-  os.exit(H.main(arg))
 end
 
 return H
