@@ -42,6 +42,22 @@ void fm_matcherclass(lua_State *L, const char *name, const luaL_Reg *methods,
    set was finalized; NULL when the value is not an fm.set. */
 fm_wcset **fm_setref(lua_State *L, int idx);
 
+/* The event table at idx as structure events into sink (evtable.c; see
+   evsink.h): FM_SINK_OK, what a callback returned, or FM_SINK_OTHER with
+   *why (an FM_EV_* of evmodel.h) for what it does not walk. */
+struct fm_sink;
+int fm_evtable_walk(lua_State *L, int idx, struct fm_sink *sink, int *why);
+
+/* The Sigma gate's loader (gateload.c): the table at spec to the program
+   p (zeroed by the caller, who frees it with fm_gprog_free, also after an
+   error); the sets and regexes it holds are appended to the table at keep,
+   to be kept alive as long as p.  Raises on a malformed table. */
+struct fm_gprog;
+void fm_gate_load(lua_State *L, int spec, struct fm_gprog *p, int keep);
+/* The program of the gate userdata at idx (core._sigma_gate), or NULL:
+   for a C front end that runs it (gatevm.h). */
+const struct fm_gprog *fm_gate_prog(lua_State *L, int idx);
+
 /* Each capability adds its functions to the module table on the stack
    (called by core.c only). */
 void fm_open_alloc(lua_State *L);

@@ -1,48 +1,57 @@
 /*
-** jsonflat.h -- one JSON line (an evtx_dump event, or a flat object) to the
-** fields a Sigma rule reads, without building any Lua value.  The kernel
-** behind fastmatch.sigma's scan gate (gate.c); plain C, fuzzed alone.
+** jsonflat.h -- the JSON front end: one JSON object's text as a stream of
+** structure events (csrc/evsink.h), read strictly (RFC 8259) and as
+** lua-cjson would decode it; and, composed with the event model
+** (evmodel.h), one JSON line to the fields a Sigma rule reads without
+** building any Lua value: the scan gate's kernel.  Plain C, fuzzed alone
+** (fuzz_jsonflat).
 **
-** It reproduces lua/fastmatch/sigma/event.lua's flatten() over what
-** lua-cjson would decode, for the shapes event logs have: the flat object's
-** own scalars ("a.b" for nested objects), Event.EventData, the children of
-** Event.UserData, Event.System (with "#attributes" as <element>_<attribute>
-** and "#text" as the element), a name with spaces also without them, the
-** first section in that order winning.  Where flatten()'s answer would
-** depend on something the kernel does not model (an array value, a
-** fraction, a name given twice in one section, whose winner is Lua's table
-** order), it says FM_JF_OTHER: the caller must then decode the line itself.
-** So it does too when the names would be many times longer than the line
-** (a long key over many nested fields: see buf_reserve in jsonflat.c).
+** Where lua-cjson's table would depend on what the front end does not
+** model (a key given twice in one object: it keeps the last; a \u
+** surrogate escape; more than 48 levels), it says FM_SINK_OTHER with its
+** reason: the caller must then decode the line itself.
 */
 #ifndef FM_JSONFLAT_H
 #define FM_JSONFLAT_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-typedef struct fm_jfield {
-  const char *name, *val; /* valid until the next parse */
-  size_t nlen, vlen;
-} fm_jfield;
+#include "evmodel.h"
+#include "evsink.h"
 
+/* The front end's state: the unescaped strings of one text (every string
+   it hands out is FM_SV_STABLE: a pointer into the text, or into buf,
+   valid until the next fm_json_events with the same fm_jsonev). */
+typedef struct fm_jsonev {
+  char *buf;
+  size_t cap, len;
+} fm_jsonev;
+
+enum { FM_JSON_BAD = -2 }; /* not one JSON object (a decoder reports the error) */
+
+void fm_jsonev_init(fm_jsonev *j);
+/* Stream the object s[0 .. n) into sink: FM_SINK_OK; what a callback
+   returned (it stops the walk); FM_JSON_BAD; or FM_SINK_OTHER with *why
+   (FM_EV_DUPKEY, FM_EV_ESCAPE, FM_EV_NESTING). */
+int fm_json_events(fm_jsonev *j, const char *s, size_t n, fm_sink *sink, int *why);
+void fm_jsonev_free(fm_jsonev *j);
+
+/* A JSON line to its fields: the front end and the event model composed
+   (FM_EV_DUP_OTHER: a name twice in one section is lua-cjson's table
+   order's to settle, so not modelled). */
 typedef struct fm_jflat {
-  fm_jfield *f; /* the fields, each name once */
+  const fm_evfield *f; /* the fields, each name once, valid until the next parse */
   size_t n;
+  int why; /* after FM_JF_OTHER: FM_EV_* */
   /* private: */
-  size_t cap;
-  struct jf_raw *raw; /* fields as found, before names are settled */
-  size_t nraw, rawcap;
-  char *buf; /* unescaped strings, composed names */
-  size_t blen, bcap;
-  uint32_t *slot; /* name hash -> raw index + 1 */
-  size_t smask;
+  fm_jsonev tok;
+  fm_evmodel model;
 } fm_jflat;
 
 enum {
   FM_JF_OK = 0,    /* j->f[0 .. j->n) are the event's fields */
-  FM_JF_OTHER = 1, /* JSON the kernel does not model: decode it elsewhere */
-  FM_JF_BAD = 2,   /* not one JSON object (a decoder reports the error) */
+  FM_JF_OTHER = 1, /* JSON the model does not take (j->why): decode it elsewhere */
+  FM_JF_BAD = 2,   /* not one JSON object */
   FM_JF_NOMEM = -1
 };
 

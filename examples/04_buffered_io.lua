@@ -25,7 +25,7 @@ local function in_run()
   local out = R.workdir() .. "/timeline.csv"
   local header, fmt = H.formatter("csv")
   local sigma = require "fastmatch.sigma"
-  local flatten = sigma.flatten or H.fields
+  local flatten = sigma.flatten
   local sizes, stats = {}, {}
   local function run(i, wopts)
     local w = assert(fm.writer(out, wopts))

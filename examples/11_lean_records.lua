@@ -62,7 +62,7 @@ local function in_run()
   if not ok then return { verdict = "not applicable here", why = why } end
   local H = R.hunt()
   local sigma = require "fastmatch.sigma"
-  local flatten = sigma.flatten or H.fields
+  local flatten = sigma.flatten
   local eng, info = R.engine()
   local path = R.stream()
   local text_bytes = 0

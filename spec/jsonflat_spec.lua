@@ -369,9 +369,13 @@ describe("core._jsonflat", function()
       assert.equal("other", jf([[{"Event":[]}]]))
     end)
 
-    it("is 'other' for an EventData child that is a map of fields", function()
-      assert.equal("other", jf([[{"Event":{"EventData":{"M":{"x":"1"}}}}]]))
-      assert.equal("other", jf([[{"Event":{"EventData":{"M":{"#text":"t","x":"1"}}}}]]))
+    it("gives an EventData child that is a map of fields by its members, or by its #text alone", function()
+      assert.same({ x = "1", y = "2" }, jf([[{"Event":{"EventData":{"M":{"x":"1","N":{"y":2}}}}}]]))
+      assert.same({ M = "t" }, jf([[{"Event":{"EventData":{"M":{"#text":"t","x":"1"}}}}]]))
+      -- what a #text makes unread does not count: a list, a fraction
+      assert.same({ M = "t" }, jf([[{"Event":{"EventData":{"M":{"x":[1],"y":1.5,"#text":"t"}}}}]]))
+      assert.equal("other", jf([[{"Event":{"EventData":{"M":{"x":[1]}}}}]]))
+      assert.equal("other", jf([[{"Event":{"EventData":{"M":{"N":{"y":1.5}}}}}]]))
     end)
   end)
 

@@ -86,32 +86,6 @@ function H.parse_args(argv)
 end
 
 -- ------------------------------------------------------------ events
--- The fields of an event as Sigma sees them: EventData (or UserData's one
--- child) over System's plain values; a flat table stays as it is.
-function H.fields(ev)
-  local e = type(ev) == "table" and ev.Event
-  if type(e) ~= "table" then return ev end
-  local f = {}
-  local sys = e.System
-  if type(sys) == "table" then
-    for k, v in pairs(sys) do if type(v) ~= "table" then f[k] = v end end
-    local id = sys.EventID
-    if type(id) == "table" then f.EventID = id["#text"] end
-    if type(sys.Provider) == "table" and type(sys.Provider["#attributes"]) == "table" then
-      f.Provider_Name = sys.Provider["#attributes"].Name
-    end
-  end
-  local data = e.EventData
-  if type(data) ~= "table" and type(e.UserData) == "table" then
-    local _, only = next(e.UserData)
-    data = only
-  end
-  if type(data) == "table" then
-    for k, v in pairs(data) do if type(v) ~= "table" then f[k] = v end end
-  end
-  return f
-end
-
 function H.timestamp(ev)
   local e = type(ev) == "table" and ev.Event
   if type(e) == "table" then
@@ -275,7 +249,7 @@ function H.main(argv, env)
   local t_load = fm.now()
   local eng, eerr = sigma.engine({ logsources = o.logsources })
   if not eng then err:write("fastmatch-hunt: ", tostring(eerr), "\n"); return 2 end
-  local fields_of = sigma.flatten or H.fields -- the engine's view of an event, when it shares it
+  local fields_of = sigma.flatten -- the engine's view of an event
   local loaded, skipped = 0, {}
   for _, dir in ipairs(o.rules) do
     local n, sk = eng:load(dir)

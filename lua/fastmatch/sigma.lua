@@ -4,9 +4,10 @@
 -- conditions via sigma/condition.lua, values via sigma/modifiers.lua; logsource
 -- variants via sigma/logsource.lua) -> index (here: per logsource variant and
 -- event field, one fm.set of every wildcard value of every rule) -> run (here:
--- events flattened by sigma/event.lua; match one event, scan a JSON-lines
--- stream behind the gate: csrc/gate.c, its program from sigma/gate.lua,
--- which also decides eng:match in C).
+-- match one event (the stages below: the event model and the gate's VM in C,
+-- csrc/evmodel.c and csrc/gatevm.c, their program from sigma/program.lua; the
+-- Lua index; sigma/event.lua's flatten for what the model declines), scan a
+-- JSON-lines stream behind the gate).
 --
 -- The cost of an event does not grow with the number of rules: each field
 -- value of the event goes once through its field's set (C), which names the
@@ -19,7 +20,7 @@ local modifiers = require "fastmatch.sigma.modifiers"
 local logsource = require "fastmatch.sigma.logsource"
 local event = require "fastmatch.sigma.event"
 local rule_mod = require "fastmatch.sigma.rule"
-local gate_mod = require "fastmatch.sigma.gate"
+local program = require "fastmatch.sigma.program"
 local core = require "fastmatch.core"
 
 local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
@@ -628,7 +629,7 @@ local function probe(e, s, m, name, cands, nc, base)
   return nc
 end
 
-local function by_index(a, b) return a.index < b.index end
+local function load_order(a, b) return a.index < b.index end
 
 local function check_event(event, fname)
   if type(event) ~= "table" then
@@ -636,7 +637,24 @@ local function check_event(event, fname)
   end
 end
 
-local function naive_flat(eng, f)
+-- ---------------------------------------------------------------- matching, in stages
+-- An event is matched one of these ways, each returning the rules that fire
+-- in load order; match_event below says which, and why.
+--   match_gate    the event table walked in C (csrc/evtable.c), its fields
+--                 settled by the event model (csrc/evmodel.c), every rule's
+--                 condition run by the gate's VM (csrc/gatevm.c); the rules
+--                 it leaves unknown (a comparison, an IPv6 network...: the
+--                 gate says why) are decided here on the same fields, pushed
+--                 to Lua once. nil and the reason when the model declines
+--                 the event (a list value, a metatable, a fraction...).
+--   match_fields  the fields flattened in Lua (sigma/event.lua) run by the
+--                 same VM: nil when one holds a list, which the VM does not read.
+--   match_index   the Lua index: each value through its field's sets, the
+--                 candidates' conditions evaluated in Lua (any fields).
+--   match_naive   every rule, every value its own matcher (regex mode; the
+--                 reference of eng:naive_match).
+
+local function match_naive(eng, f)
   local ctx = { eng = eng, f = f, test = test_naive, rename = EMPTY }
   local out = {}
   for _, rule in ipairs(eng.rules) do
@@ -650,69 +668,129 @@ local function naive_flat(eng, f)
   return out
 end
 
+-- The gate's answer (nt sure ids in s.sure, nu unknown (variant, id, why)
+-- triples in s.unsure) as rules: the unknown ones decided on f.
+local function gate_answer(eng, s, nt, nu, f)
+  local out, rules, sure = {}, eng.rules, s.sure
+  s.nu = nu
+  if nt + nu == 0 then return out end
+  if nt == 1 and nu == 0 then out[1] = rules[sure[1]]; return out end
+  local seen = {}
+  for i = 1, nt do
+    local id = sure[i]
+    if not seen[id] then seen[id] = true; out[#out + 1] = rules[id] end
+  end
+  if nu > 0 then
+    local ctx, vl, unsure = s.nctx, eng.variant_list, s.unsure
+    if not f then  -- the model's fields, pushed once
+      f = s.f
+      for k in next, f do f[k] = nil end
+      eng.gate_obj:fields(f)
+    end
+    ctx.f = f
+    for i = 1, nu do
+      local id = unsure[3 * i - 1]
+      if not seen[id] then
+        ctx.rename = vl[unsure[3 * i - 2]].rename
+        if rules[id].cond(ctx) then seen[id] = true; out[#out + 1] = rules[id] end
+      end
+    end
+  end
+  if #out > 1 then table.sort(out, load_order) end
+  return out
+end
+
+local function match_gate(eng, event, s)
+  local nt, nu = eng.gate_obj:match_event(event, s.sure, s.unsure)
+  if not nt then return nil, nu end
+  return gate_answer(eng, s, nt, nu, nil)
+end
+
+local function match_fields(eng, f, s)
+  local nt, nu = eng.gate_obj:match_flat(f, s.sure, s.unsure)
+  if not nt then return nil, nu end
+  return gate_answer(eng, s, nt, nu, f)
+end
+
 local match_index
+
+-- the per-event tables are the engine's, emptied and refilled: growing fresh
+-- ones (and collecting them) cost more than the matching
+local function scratch_of(eng)
+  local s = eng.scratch
+  if not s then
+    s = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = eng, test = test_indexed },
+      sure = {}, unsure = {}, nu = 0, nctx = { eng = eng, test = test_naive, rename = EMPTY } }
+    eng.scratch = s
+  end
+  return s
+end
+
+-- The dispatcher: the gate when the event model takes the event; else its
+-- fields flattened in Lua, through the gate when they are all text, else
+-- through the Lua index. s.path and s.declined say which way it went, and
+-- why (eng:explain).
+local function match_event(eng, event)
+  local s = scratch_of(eng)
+  if eng.regex then  -- no sets, so no gate
+    s.path, s.declined, s.nu = "naive", nil, 0
+    return match_naive(eng, flatten(event))
+  end
+  if not eng.gate_obj then eng:gate() end
+  local out, declined = match_gate(eng, event, s)
+  if out then
+    s.path, s.declined = "gate", nil
+    return out
+  end
+  local f = s.f
+  for k in next, f do f[k] = nil end
+  flatten(event, f)
+  s.declined = declined
+  out = match_fields(eng, f, s)
+  if out then
+    s.path = "fields"
+    return out
+  end
+  s.path, s.nu = "index", 0
+  return match_index(eng, f, s)
+end
 
 -- eng:match(event) -> array of the rules that fire, in load order
 function Engine:match(event)
   check_event(event, "match")
   if self.dirty then build(self) end
-  if self.regex then return naive_flat(self, flatten(event)) end
-  -- the per-event tables are the engine's, emptied and refilled: growing
-  -- fresh ones (and collecting them) cost more than the matching
-  local scratch = self.scratch
-  if not scratch then
-    scratch = { f = {}, m = {}, cands = {}, base = 0, ctx = { eng = self, test = test_indexed },
-      sure = {}, unsure = {}, anchor = {}, nctx = { eng = self, test = test_naive, rename = EMPTY } }
-    self.scratch = scratch
-  end
-  -- The event walked and its fields through the gate's program in C
-  -- (csrc/gate.c): the rules whose condition holds, and the few it cannot
-  -- decide (cidr, gt...), decided here rule by rule on the event flattened in
-  -- Lua. The Lua index below stays for what the C walk does not take (a field
-  -- with a list of values, a table with a metatable).
-  local f, flat = scratch.f, false
-  local gate = self.gate_obj or self:gate()
-  local sure, unsure = scratch.sure, scratch.unsure
-  local nt, nu = gate:match_event(event, sure, unsure, scratch.anchor)
-  if not nt then
-    for k in next, f do f[k] = nil end
-    flatten(event, f)
-    flat = true
-    nt, nu = gate:match_flat(f, sure, unsure)
-  end
-  if nt then
-    local out = {}
-    if nt + nu == 0 then return out end
-    local rules = self.rules
-    if nt == 1 and nu == 0 then out[1] = rules[sure[1]]; return out end
-    local seen = {}
-    for i = 1, nt do
-      local id = sure[i]
-      if not seen[id] then seen[id] = true; out[#out + 1] = rules[id] end
-    end
-    if nu > 0 then
-      local ctx, vl = scratch.nctx, self.variant_list
-      if not flat then
-        for k in next, f do f[k] = nil end
-        flatten(event, f)
-      end
-      ctx.f = f
-      for i = 1, nu do
-        local id = unsure[2 * i]
-        if not seen[id] then
-          ctx.rename = vl[unsure[2 * i - 1]].rename
-          if rules[id].cond(ctx) then seen[id] = true; out[#out + 1] = rules[id] end
-        end
-      end
-    end
-    if #out > 1 then table.sort(out, by_index) end
-    return out
-  end
-  return match_index(self, f, scratch)
+  return match_event(self, event)
 end
 
--- eng:match's path in Lua: the sets asked value by value, candidates' conditions
--- evaluated here (the gate declines an event with a list of values).
+-- eng:explain(event) -> the rules that fire (as eng:match), and how:
+-- {path = "gate" | "fields" | "index" | "naive", declined = why the event
+-- model did not take the event ("list", "metatable", "number", ...; nil
+-- when it did), unknown = {{rule =, why = {"cmp", ...}}, ...}: the rules the
+-- gate could not decide, and why (core.gate_codes.why), decided in Lua}
+local WHY = {}
+for name, bit in pairs(core.gate_codes.why) do WHY[#WHY + 1] = { bit = bit, name = name } end
+table.sort(WHY, function(a, b) return a.bit < b.bit end)
+
+function Engine:explain(event)
+  check_event(event, "explain")
+  if self.dirty then build(self) end
+  local hits = match_event(self, event)
+  local s = self.scratch
+  local how = { path = s.path, declined = s.declined, unknown = {} }
+  if s.path == "gate" or s.path == "fields" then
+    for i = 1, s.nu do
+      local bits, names = s.unsure[3 * i], {}
+      for _, w in ipairs(WHY) do
+        if bits % (2 * w.bit) >= w.bit then names[#names + 1] = w.name end
+      end
+      how.unknown[i] = { rule = self.rules[s.unsure[3 * i - 1]], why = names }
+    end
+  end
+  return hits, how
+end
+
+-- match_index: the sets asked value by value, candidates' conditions
+-- evaluated here (the fields of an event the gate cannot read).
 match_index = function(self, f, scratch)
   local m, cands, ctx = scratch.m, scratch.cands, scratch.ctx
   ctx.f = f
@@ -785,7 +863,7 @@ match_index = function(self, f, scratch)
       end
     end
   end
-  if #out > 1 then table.sort(out, by_index) end
+  if #out > 1 then table.sort(out, load_order) end
   return out
 end
 
@@ -794,7 +872,7 @@ end
 function Engine:naive_match(event)
   check_event(event, "naive_match")
   if self.dirty then build(self) end
-  return naive_flat(self, flatten(event))
+  return match_naive(self, flatten(event))
 end
 
 function M.naive(eng)
@@ -850,13 +928,13 @@ function Engine:prefilter()
   return self.prefilter_set, lits
 end
 
--- The scan's gate (csrc/gate.c, program from sigma/gate.lua): a matcher that
--- says in C, from the raw JSON line, whether any rule can fire on it; a line
--- it drops is never decoded. nil in regex mode (no sets to ask).
+-- The scan's gate (csrc/gate.c, its program from sigma/program.lua): a matcher
+-- that says in C, from the raw JSON line, whether any rule can fire on it; a
+-- line it drops is never decoded. nil in regex mode (no sets to ask).
 function Engine:gate()
   if self.dirty then build(self) end
   if self.regex then return nil end
-  if not self.gate_obj then self.gate_obj = core._sigma_gate(gate_mod.spec(self, KW)) end
+  if not self.gate_obj then self.gate_obj = core._sigma_gate(program.build(self, KW)) end
   return self.gate_obj
 end
 

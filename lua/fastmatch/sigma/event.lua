@@ -1,5 +1,10 @@
 -- fastmatch.sigma.event: one event -> its fields, as a rule reads them.
 --
+-- The reference, in Lua, of what the event model (csrc/evmodel.c) settles
+-- in C for eng:match and the scan gate: what the model declines (a list
+-- value, a table with a metatable, a number that is not an integer below
+-- 2^53...) is flattened here, and the specs check the two agree.
+--
 -- Events are flattened once into name -> text (or an array of texts for list
 -- values). The first writer wins, in the order the lookup rule gives: the
 -- flat event's own fields, Event.EventData, Event.UserData.<any>, Event.System
@@ -59,9 +64,10 @@ end
 -- A composed name (a.b, Element_Attr) repeats its prefix for every field
 -- under it: one long key over nested objects would make names far longer
 -- than the line (a 2 MB line, 26 GB of names). No rule reads a field named
--- that long: past MAXNAME the values still count for keywords, as the list
--- f[LONG], and no longer name is made.
-local MAXNAME, LONG = 512, "\0long"
+-- that long: past MAXNAME (the event model's cap, csrc/evmodel.h) the
+-- values still count for keywords, as the list f[LONG], and no longer name
+-- is made.
+local MAXNAME, LONG = require("fastmatch.core").event_maxname, "\0long" -- csrc/evmodel.h's
 M.MAXNAME, M.LONG = MAXNAME, LONG
 
 local function spill(f, v, depth)

@@ -1,8 +1,10 @@
--- fastmatch.sigma.gate: the engine's index as a program for the scan gate
--- (csrc/gate.c): can a JSON line make any rule fire, decided in C before
--- the line is decoded.
+-- fastmatch.sigma.program: the engine's index and its rules' conditions
+-- compiled to the gate's program (the VM in csrc/gatevm.c, loaded by
+-- csrc/gateload.c): which rules can an event fire, decided in C, for a
+-- JSON line before it is decoded (the scan gate) and for an event table
+-- (eng:match).
 --
--- The gate reuses what eng:match builds per variant (a logsource mapping):
+-- The program reuses what eng:match builds per variant (a logsource mapping):
 -- the pattern sets of each event field, and for each pattern the rules whose
 -- gates it opens. It adds, per rule, its condition in postfix over its
 -- items, evaluated in three-valued logic: a wildcard value is decided by the
@@ -10,27 +12,35 @@
 -- (not run when its required literal, its guard, did not match), a fieldref
 -- by comparing the two fields, an IPv4 network by the address; anything else
 -- (comparisons, an IPv6 network, a wildcard no set holds) is unknown unless
--- another value of its group decided it. A line passes when some rule's condition is true or
--- unknown, so the gate never drops a line that eng:match would fire on.
+-- another value of its group decided it. A line passes when some rule's
+-- condition is true or unknown, so the gate never drops a line that
+-- eng:match would fire on.
+--
+-- The opcodes, flags and limits are csrc/gatevm.h's, read from the binding
+-- (core.gate_codes): written once, in C.
 
 local lower = string.lower
 local type, pairs, ipairs = type, pairs, ipairs
+local core = require "fastmatch.core"
 
 local M = {}
 
-local OP_END, OP_ITEM, OP_NOT, OP_ATLEAST, OP_CONST = 0, 1, 2, 3, 4
-local G_NULL, G_EXISTS, G_ABSENT, G_OTHER, G_GUARDS, G_CIDR6 = 1, 2, 4, 8, 16, 32
+local C = core.gate_codes
+local OP, G, HOW, K = C.ops, C.flags, C.refs, C.kleene
+local OP_END, OP_ITEM, OP_NOT, OP_ATLEAST, OP_CONST = OP.END, OP.ITEM, OP.NOT, OP.ATLEAST, OP.CONST
+local G_NULL, G_EXISTS, G_ABSENT, G_OTHER, G_GUARDS, G_CIDR6, G_CMP =
+  G.NULL, G.EXISTS, G.ABSENT, G.OTHER, G.GUARDS, G.CIDR6, G.CMP
 -- flags | f, without 5.3's operators (this file runs on 5.1 and LuaJIT too)
 local function with(flags, f)
   if flags % (2 * f) < f then return flags + f end
   return flags
 end
-local K_U = 2
-local MAXSTACK = 256 -- gate.c's
+local K_U = K.U
+local MAXSTACK = C.maxstack
 
 -- eng: a built engine (not in regex mode); KW: its keyword field name.
 -- Returns the table core._sigma_gate takes.
-function M.spec(eng, KW)
+function M.build(eng, KW)
   local names, id = {}, {}
   local function fid(name)
     if name == KW then return 0 end
@@ -51,7 +61,6 @@ function M.spec(eng, KW)
     end
     return i
   end
-  local HOW = { equals = 0, contains = 1, startswith = 2, endswith = 3 }
   for _, v in ipairs(eng.variant_list) do
     local spec = { conds = {}, probes = {}, trig = {}, full = {}, always = {}, prog = {}, code = {},
       ids = {} }
@@ -130,6 +139,8 @@ function M.spec(eng, KW)
             cidrs[#cidrs + 1] = { math.floor(alt.net / 65536), alt.net % 65536, nb }
           elseif k == "cidr" and alt.v == 6 and not item.keyword then
             flags = with(flags, G_CIDR6)
+          elseif k == "cmp" then
+            flags = with(flags, G_CMP)
           else
             flags = with(flags, G_OTHER)
           end
