@@ -45,7 +45,7 @@ typedef struct ev_ref {
 struct ev_raw {
   ev_ref name, val;
   uint32_t hash;
-  uint8_t section, win;
+  uint8_t section, win, dup; /* dup: a later one of its section has its name */
 };
 
 struct ev_frame {
@@ -161,7 +161,7 @@ static int raw_add(fm_evmodel *m, ev_ref name, ev_ref val, int section) {
     m->raw = nr, m->rawcap = cap;
   }
   r = &m->raw[m->nraw++];
-  r->name = name, r->val = val, r->section = (uint8_t)section, r->win = 0, r->hash = 0;
+  r->name = name, r->val = val, r->section = (uint8_t)section, r->win = r->dup = 0, r->hash = 0;
   return FM_SINK_OK;
 }
 
@@ -380,7 +380,8 @@ static int member(fm_evmodel *m, const char *key, size_t klen, int stable, int w
 }
 
 /* ---------------------------------------------------------------- settling:
-   the lowest section wins a name; within one, the first or none */
+   the lowest section wins a name; within it, the first (FM_EV_DUP_FIRST) or
+   none (FM_EV_DUP_OTHER: the event is declined) */
 static int settle(fm_evmodel *m) {
   size_t k, want = 16, i;
   while (want < m->nraw * 2) want *= 2;
@@ -407,8 +408,8 @@ static int settle(fm_evmodel *m) {
           memcmp(ref_ptr(m, o->name), name, r->name.len) == 0) {
         if (r->section < o->section) {
           m->slot[i] = (uint32_t)k + 1, r->win = 1, o->win = 0;
-        } else if (r->section == o->section && m->dups == FM_EV_DUP_OTHER) {
-          return decline_now(m, FM_EV_DUPLICATE);
+        } else if (r->section == o->section) {
+          o->dup = 1; /* ambiguous, unless a lower section wins the name */
         }
         break;
       }
@@ -423,6 +424,7 @@ static int settle(fm_evmodel *m) {
   m->n = 0;
   for (k = 0; k < m->nraw; k++) {
     const struct ev_raw *r = &m->raw[k];
+    if (r->win && r->dup && m->dups == FM_EV_DUP_OTHER) return decline_now(m, FM_EV_DUPLICATE);
     if (r->win) {
       fm_evfield *f = &m->f[m->n++];
       f->name = ref_ptr(m, r->name), f->nlen = r->name.len;

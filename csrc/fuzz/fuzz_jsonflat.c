@@ -1,6 +1,6 @@
 /*
-** fuzz_jsonflat.c -- the JSON line kernel (fm_jflat_parse, jsonflat.c)
-** alone.  Any bytes must give FM_JF_OK, OTHER, BAD or NOMEM; with OK every
+** fuzz_jsonflat.c -- a JSON line to its fields (fm_jflat_parse: the JSON
+** front end, jsonflat.c, into the event model, evmodel.c), alone.  Any bytes must give FM_JF_OK, OTHER, BAD or NOMEM; with OK every
 ** name and value is readable for its length and no two names are equal.
 ** One fm_jflat lives across inputs, as the scan gate keeps one for all its
 ** lines: each input is parsed twice with it and must give the same answer
@@ -92,7 +92,7 @@ typedef struct snap {
 } snap;
 
 static int by_name(const void *a, const void *b) {
-  const fm_jfield *x = a, *y = b;
+  const fm_evfield *x = a, *y = b;
   size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
   int c = memcmp(x->name, y->name, n);
   if (c != 0) return c;
@@ -106,8 +106,8 @@ static void put_bytes(snap *s, const void *p, size_t n) {
 
 /* Take j's answer; sorted: by name, checking that no name is there twice. */
 static void take(snap *s, const fm_jflat *j, int rc, int sorted) {
-  const fm_jfield *f = j->f;
-  fm_jfield *copy = NULL;
+  const fm_evfield *f = j->f;
+  fm_evfield *copy = NULL;
   size_t k, total = 0;
   s->rc = rc, s->n = 0, s->len = 0, s->b = NULL;
   CHECK(rc == FM_JF_OK || rc == FM_JF_OTHER || rc == FM_JF_BAD || rc == FM_JF_NOMEM);
@@ -147,7 +147,7 @@ static void dump(const char *what, const snap *a, const snap *b, const uint8_t *
           what, a->rc, b->rc, a->n, b->n, a->len, b->len, (int)(n < 4096 ? n : 4096), (const char *)line);
 }
 
-static const fm_jfield *field(const fm_jflat *j, const char *name) {
+static const fm_evfield *field(const fm_jflat *j, const char *name) {
   size_t k, n = strlen(name);
   for (k = 0; k < j->n; k++)
     if (j->f[k].nlen == n && memcmp(j->f[k].name, name, n) == 0) return &j->f[k];
@@ -189,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == FM_JF_OK && w != NULL) {
     const want *x;
     for (x = w->must; x->name != NULL; x++) {
-      const fm_jfield *f = field(&reused, x->name);
+      const fm_evfield *f = field(&reused, x->name);
       if (f == NULL) fprintf(stderr, "fuzz_jsonflat: no field %s\n", x->name);
       CHECK(f != NULL);
       if (x->val != NULL) CHECK(f->vlen == strlen(x->val) && memcmp(f->val, x->val, f->vlen) == 0);
