@@ -208,8 +208,10 @@ void fm_gprog_free(fm_gprog *p) {
 /* What a set matched of a value, remembered: event logs repeat their values
    (images, parents, users, hosts, integrity levels), and a set's answer
    depends on the value alone.  Direct-mapped by a hash of set and value;
-   a value over CV_MAX bytes or with over CV_IDX matches is not kept. */
-enum { CV_SLOTS = 4096, CV_MAX = 320, CV_IDX = 14 };
+   a value over CV_MAX bytes or with over CV_IDX matches is not kept.  Its
+   1.6 MB come in blocks as they are first used: a run that sees a few
+   values (a fuzz input, a short file) does not zero them all. */
+enum { CV_SLOTS = 4096, CV_BLOCK = 64, CV_MAX = 320, CV_IDX = 14 };
 struct gcache {
   const fm_wcset *set; /* NULL: empty */
   uint64_t h;
@@ -231,7 +233,7 @@ struct fm_grun {
   uint32_t *fid_of; /* per field of the event: its id */
   size_t fidcap;
   uint32_t ev, run;
-  struct gcache *cache; /* NULL: runs without (no memory) */
+  struct gcache *cache[CV_SLOTS / CV_BLOCK]; /* NULL: not used yet (or no memory) */
   fm_wcset **sets;      /* thread: per probe, its copy; NULL: the program's */
   fm_matcher **rx;      /* per regex: the one called (NULL: cannot answer) */
   int thread;
@@ -257,7 +259,8 @@ void fm_grun_free(fm_grun *r) {
         m->ops->thread_drop(m, r->rx[k]);
     }
   fm_free(r->vars), fm_free(r->fstamp), fm_free(r->fval), fm_free(r->flen), fm_free(r->fid_of);
-  fm_free(r->cache), fm_free(r->sets), fm_free(r->rx);
+  for (k = 0; k < CV_SLOTS / CV_BLOCK; k++) fm_free(r->cache[k]);
+  fm_free(r->sets), fm_free(r->rx);
   fm_free(r);
 }
 
@@ -298,7 +301,6 @@ fm_grun *fm_grun_new(const fm_gprog *p, int thread) {
   } else {
     for (k = 0; k < p->nrx; k++) r->rx[k] = p->rx[k];
   }
-  r->cache = fm_calloc(CV_SLOTS, sizeof *r->cache); /* NULL: runs without it */
   return r;
 fail:
   fm_grun_free(r);
@@ -374,9 +376,14 @@ static int probe(fm_grun *r, const fm_gvar *v, grvar *g, uint32_t pi, const char
   struct gcache *e = NULL;
   uint64_t h = 0;
   if (set == NULL) return -1;
-  if (n <= CV_MAX && r->cache != NULL) {
+  if (n <= CV_MAX) {
+    struct gcache **blk;
     h = h0 ^ ((uint64_t)(uintptr_t)set * 0x9E3779B97F4A7C15ull);
-    e = &r->cache[h & (CV_SLOTS - 1)];
+    blk = &r->cache[(h & (CV_SLOTS - 1)) / CV_BLOCK];
+    if (*blk == NULL) *blk = fm_calloc(CV_BLOCK, sizeof **blk); /* NULL: not kept */
+    e = *blk == NULL ? NULL : &(*blk)[h & (CV_BLOCK - 1)];
+  }
+  if (e != NULL) {
     if (e->set == set && e->h == h && e->len == n && memcmp(e->val, s, n) == 0) {
       for (k = 0; k < e->nidx; k++)
         if (hit(v, g, q, e->idx[k], run, ncand) < 0) return -1;
@@ -475,8 +482,8 @@ static int group(const fm_grun *r, const grvar *g, const int32_t **pcp, uint32_t
       uint32_t of = (uint32_t)pc[3 * b];
       if (r->fstamp[of] == r->ev) {
         int t = fieldref(s, n, r->fval[of], r->flen[of], pc[3 * b + 1], pc[3 * b + 2]);
-        if (t == FM_K_U) cause |= FM_GU_fold;
-        if (t > val) val = t;
+        if (t == FM_K_T) val = FM_K_T;
+        else if (t == FM_K_U) val = FM_K_U, cause |= FM_GU_fold;
       }
     }
   pc += 3 * nref;
