@@ -1,6 +1,7 @@
--- The Sigma engine's gate (csrc/gate.c, its program from
--- lua/fastmatch/sigma/gate.lua): eng:scan drops a JSON line before decoding
--- it only when no rule can fire on it, and eng:match decides events in C.
+-- The Sigma engine's gate (the VM csrc/gatevm.c, its program from
+-- lua/fastmatch/sigma/program.lua, bound in csrc/gate.c): eng:scan drops a
+-- JSON line before decoding it only when no rule can fire on it, and
+-- eng:match decides events in C.
 -- Soundness first (never a dropped line that eng:match fires on, nor a line
 -- the decoder must report), then how much it drops, then the C walk of event
 -- tables against the evaluator in Lua, then hostile programs.
@@ -173,8 +174,9 @@ detection:
   end)
 end)
 
--- Events as tables: eng:match walks them in C (gate:match_event); what the
--- walk does not model goes through Lua. Either way, the naive evaluator's answer.
+-- Events as tables: eng:match walks them in C (gate:match_event: the table
+-- front end, the event model, the VM); what the model declines goes through
+-- Lua. Either way, the naive evaluator's answer.
 describe("eng:match through the gate", function()
   local function same(eng, ev, label)
     local a, b = eng:match(ev), eng:naive_match(ev)
@@ -333,10 +335,12 @@ detection:
 end)
 
 describe("core._sigma_gate", function()
+  -- the numbers of csrc/gatevm.h, as the binding hands them to Lua
+  local OP, K = core.gate_codes.ops, core.gate_codes.kleene
   local function spec_with(v)
     local base = {
       conds = {}, probes = {}, nbits = 0, trig = {}, full = { 0 }, always = { 1 },
-      prog = { 1 }, ids = { 1 }, code = { 4, 1, 0 },
+      prog = { 1 }, ids = { 1 }, code = { OP.CONST, K.T, OP.END },
     }
     for k, x in pairs(v or {}) do base[k] = x end
     return { names = { "A" }, regexes = {}, variants = { base } }
@@ -345,25 +349,29 @@ describe("core._sigma_gate", function()
   it("runs a minimal program", function()
     local g = core._sigma_gate(spec_with())
     assert.is_true(g:test('{"A":"x"}'))
-    local g0 = core._sigma_gate(spec_with({ code = { 4, 0, 0 } }))
+    local g0 = core._sigma_gate(spec_with({ code = { OP.CONST, K.F, OP.END } }))
     assert.is_false(g0:test('{"A":"x"}'))
     assert.is_true(g0:test("not json")) -- not modelled: let through
+    assert.is_true(g0:test('{"a":[1]}'))
     local st = g0:stats()
-    assert.same({ 2, 1, 1 }, { st.lines, st.passed, st.unmodelled })
+    assert.same({ 3, 2, 2 }, { st.lines, st.passed, st.unmodelled })
+    assert.same({ ["not JSON"] = 1, list = 1 }, st.why)
   end)
 
   it("refuses malformed programs instead of running them", function()
     local bad = {
-      { code = { 2, 0 } },                       -- NOT on an empty stack
-      { code = { 4, 1, 4, 1, 0 } },              -- two values left
-      { code = { 3, 1, 2, 4, 1, 0 } },           -- ATLEAST over more than the stack
-      { code = { 1, 5, 0, 0, 0 } },              -- ITEM of an unknown field
-      { code = { 1, 1, 0, 1, 0, 1, 7, 0, 0, 0 } }, -- a hit bit past nbits
-      { code = { 1, 1, 0, 1, 0, 0, 1, 0, 0, 0 } }, -- a regex that is not there
-      { code = { 9, 0 } },                       -- no such op
-      { code = { 4, 1 } },                       -- no END
-      { prog = { 5 } },                          -- a start past the code
-      { trig = { 0, 1, 1 } },                    -- a trigger without bits
+      { code = { OP.NOT, OP.END } },                          -- NOT on an empty stack
+      { code = { OP.CONST, K.T, OP.CONST, K.T, OP.END } },    -- two values left
+      { code = { OP.ATLEAST, 1, 2, OP.CONST, K.T, OP.END } }, -- ATLEAST over more than the stack
+      { code = { OP.CONST, 3, OP.END } },                     -- not a Kleene value
+      { code = { OP.ITEM, 5, 0, 0, OP.END } },                -- ITEM of an unknown field
+      { code = { OP.ITEM, 1, 0, 1, 0, 1, 7, 0, 0, 0, OP.END } }, -- a hit bit past nbits
+      { code = { OP.ITEM, 1, 0, 1, 0, 0, 1, 0, 0, 0, OP.END } }, -- a regex that is not there
+      { code = { OP.ITEM, 1, 0, 1, 4096, 0, 0, 0, 0, OP.END } }, -- flags no group has
+      { code = { 9, OP.END } },                               -- no such op
+      { code = { OP.CONST, K.T } },                           -- no END
+      { prog = { 5 } },                                       -- a start past the code
+      { trig = { 0, 1, 1 } },                                 -- a trigger without bits
       { probes = { { 1, "not a set", 0 } } },
       { probes = { { 1, fm.set({ "a*", "b*" }), 0 } }, nbits = 1 }, -- set wider than its bits
       { conds = { { 0, "x" } } },
@@ -381,10 +389,20 @@ describe("core._sigma_gate", function()
   it("lets lines through when a set it holds was finalized by hand", function()
     local set = fm.set({ "*x*" })
     local g = core._sigma_gate(spec_with({
-      probes = { { 1, set, 0 } }, nbits = 1, trig = {}, code = { 4, 0, 0 },
+      probes = { { 1, set, 0 } }, nbits = 1, trig = {}, code = { OP.CONST, K.F, OP.END },
     }))
     assert.is_false(g:test('{"A":"x"}'))
     getmetatable(set).__gc(set)
     assert.is_true(g:test('{"A":"x"}'))
+  end)
+
+  it("hands the settled fields of its last event to Lua (gate:fields)", function()
+    local g = core._sigma_gate(spec_with())
+    local sure, unsure = {}, {}
+    assert.same({ 1, 0 }, { g:match_event({ Event = { EventData = { A = "x" }, System = { E = { ["#attributes"] = { q = 1 } } } } },
+      sure, unsure) })
+    assert.same({ A = "x", E_q = "1" }, g:fields({}))
+    assert.same({ nil, "list" }, { g:match_event({ A = { 1 } }, sure, unsure) })
+    assert.same({}, g:fields({}))
   end)
 end)
