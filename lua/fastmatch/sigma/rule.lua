@@ -375,7 +375,7 @@ function M.compile(eng, doc, path, null)
   end
   for nm, node in pairs(nodes) do sels[nm] = sel_fn(node) end
   rule.cond = condition.compile(tree, sels)
-  rule.tree, rule.nodes = tree, nodes  -- for the scan gate's program (sigma/gate.lua)
+  rule.tree, rule.nodes = tree, nodes  -- for the gate's program (sigma/program.lua)
   rule.items = items
   rule.always = condition.kleene(tree, kl) ~= false
   rule.literals = condition.cover(tree, function(nm) return sel_literals(nodes[nm]) end, lits_weight)
