@@ -68,7 +68,7 @@ const char *fm_ev_why_name(int why) {
   return why >= 0 && why < FM_EV_NWHY ? why_names[why] : "?";
 }
 
-#define NOREF_INIT {NULL, 0, 0}
+#define NOREF_INIT {"", 0, 0} /* no bytes (never NULL: ref_ptr adds no offset to it) */
 static const ev_ref NOREF = NOREF_INIT;
 
 static const char *ref_ptr(const fm_evmodel *m, ev_ref r) {

@@ -73,14 +73,17 @@ static lua_Integer field_len(lua_State *L, int t, const char *k) {
   return n;
 }
 
-static uint32_t *u32_list(lua_State *L, int vt, const char *k, lua_Integer want, uint32_t max) {
+/* vt[k], a list of n integers (want: n must be that, -1: any) into *dst,
+   which owns the array before an error can leave it */
+static lua_Integer u32_list(lua_State *L, int vt, const char *k, lua_Integer want, uint32_t max,
+                            uint32_t **dst) {
   lua_Integer n = field_len(L, vt, k), i;
   uint32_t *a;
   if (want >= 0 && n != want) luaL_error(L, "fastmatch: sigma gate: full, %s differ in length", k);
-  a = xcalloc(L, (size_t)n + 1, sizeof *a);
+  a = *dst = xcalloc(L, (size_t)n + 1, sizeof *a);
   for (i = 1; i <= n; i++) a[i - 1] = geti_u32(L, -1, i, max, k);
   lua_pop(L, 1);
-  return a;
+  return n;
 }
 
 static void load_var(lua_State *L, fm_gprog *p, fm_gvar *v, int vt, int keep, size_t *pcap) {
@@ -96,11 +99,11 @@ static void load_var(lua_State *L, fm_gprog *p, fm_gvar *v, int vt, int keep, si
     if (lua_geti(L, -1, i) != LUA_TTABLE) luaL_error(L, "fastmatch: sigma gate: bad condition");
     m = luaL_len(L, -1);
     if (m < 1 || m > INT32_MAX / 8) luaL_error(L, "fastmatch: sigma gate: bad condition");
+    v->ncond++; /* first: what it holds is freed with it */
     c->field = geti_u32(L, -1, 1, p->nfields, "condition field");
     if (c->field == 0) luaL_error(L, "fastmatch: sigma gate: bad condition field");
     c->off = xcalloc(L, (size_t)m, sizeof *c->off);
     c->len = xcalloc(L, (size_t)m, sizeof *c->len);
-    v->ncond++;
     for (k = 2; k <= m; k++) {
       size_t len;
       const char *s;
@@ -141,11 +144,8 @@ static void load_var(lua_State *L, fm_gprog *p, fm_gvar *v, int vt, int keep, si
   }
   lua_pop(L, 1);
   /* per rule */
-  v->full = u32_list(L, vt, "full", -1, 0xFFFF);
-  lua_getfield(L, vt, "full");
-  v->nrules = (uint32_t)luaL_len(L, -1);
-  lua_pop(L, 1);
-  v->ids = u32_list(L, vt, "ids", v->nrules, INT32_MAX);
+  v->nrules = (uint32_t)u32_list(L, vt, "full", -1, 0xFFFF, &v->full);
+  u32_list(L, vt, "ids", v->nrules, INT32_MAX, &v->ids);
   n = field_len(L, vt, "code");
   v->code = xcalloc(L, (size_t)n + 1, sizeof *v->code);
   for (i = 1; i <= n; i++) {
@@ -159,13 +159,13 @@ static void load_var(lua_State *L, fm_gprog *p, fm_gvar *v, int vt, int keep, si
   }
   v->ncode = (size_t)n;
   lua_pop(L, 1);
-  v->prog = u32_list(L, vt, "prog", v->nrules, (uint32_t)(v->ncode ? v->ncode : 1));
+  u32_list(L, vt, "prog", v->nrules, (uint32_t)(v->ncode ? v->ncode : 1), &v->prog);
   for (i = 0; i < (lua_Integer)v->nrules; i++) {
     if (v->prog[i] < 1) luaL_error(L, "fastmatch: sigma gate: bad program for rule %d", (int)i + 1);
     v->prog[i]--;
   }
-  flags = u32_list(L, vt, "always", v->nrules, 1);
-  v->always = flags; /* the flags, turned into the list of slots */
+  u32_list(L, vt, "always", v->nrules, 1, &v->always);
+  flags = v->always; /* the flags, turned into the list of slots */
   for (i = 0; i < (lua_Integer)v->nrules; i++)
     if (flags[i]) v->always[v->nalways++] = (uint32_t)i;
   /* trig = { bit, slot, gates, ... } (bit 0-based, slot 1-based) */
