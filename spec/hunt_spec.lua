@@ -742,6 +742,12 @@ describe_sigma("fastmatch-hunt", function()
         print("hunt: SKIP the browser part: no chromium (make deps-browser installs it)")
         return
       end
+      -- the page is the same on every Lua and build: opened once per `make test`
+      local suite = os.getenv("FM_SUITE")
+      if suite and suite ~= "default" then
+        print("hunt: SKIP the browser part in suite " .. suite .. " (it runs in the default one)")
+        return
+      end
       local profile = path("chromium-profile")
       local flags = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
         .. "--disable-background-networking --disable-component-update --disable-sync "

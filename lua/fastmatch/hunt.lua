@@ -220,6 +220,22 @@ function H.parse_args(argv)
   return o
 end
 
+-- For the experiments (examples/04, 10, 11), which write or keep the
+-- records hunt makes: H.record(ev, f, rule) -> a record with the rule's
+-- level, title and id and the event's time as written (ts) beside it;
+-- H.formatter(format) -> header | nil, function(rec) -> line, in the
+-- standard profile, times in UTC.
+function H.fields(ev) return require("fastmatch.sigma").flatten(ev) end
+function H.record(ev, f, rule)
+  local r = record.event(ev, f, rule, 1, nil, 0)
+  r.ts, r.level, r.title, r.id = r.raw_time, rule.level or "informational", rule.title or "", rule.id or ""
+  return r
+end
+function H.formatter(format)
+  local out = output.new { format = format, profile = "standard", time = "utc" }
+  return out.header, out.line
+end
+
 local function clock(s)
   return ("%02d:%02d:%06.3f"):format(math.floor(s / 3600), math.floor(s % 3600 / 60), s % 60)
 end
