@@ -11,6 +11,7 @@
 #   make experiments      the main job: the guide's experiments (QUICK=1: smoke run)
 #   make bench            the benchmarks (ratios measured side by side)
 #   make deps             apt-get install what is missing (Debian/Ubuntu)
+#   make deps-browser     Chromium, for the hunt's HTML report spec (optional)
 #   make install          copy the module into INST_LIBDIR / INST_LUADIR (luarocks)
 #   make sanitize         the suite on an ASan+UBSan build (zero reports or fail)
 #   make valgrind         the suite under valgrind on the MIMALLOC=0 build
@@ -86,7 +87,7 @@ endif
 FLAGS_STAMP := build/$(VARIANT)/flags
 FLAGS_NOW   := $(CC) $(FM_CPPFLAGS) $(FM_CFLAGS) $(FM_LDFLAGS) $(FM_LIBS)
 
-.PHONY: all deps deps-harden deps-experiments test test-one test-others test-hosts bench bench-one \
+.PHONY: all deps deps-harden deps-experiments deps-browser test test-one test-others test-hosts bench bench-one \
         experiments install clean FORCE sanitize valgrind fuzz fuzz-build
 all: $(SO)
 
@@ -134,6 +135,23 @@ deps:
 	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
 	fi
 
+# A browser for spec/hunt_spec.lua, which opens the hunt's --html-report in
+# headless Chromium (a screenshot, the page's numbers).  Optional: when it
+# cannot be installed, that part of the spec says so and skips; nothing else
+# needs it.
+DEB_BROWSER ?= chromium
+deps-browser:
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  for p in $(DEB_BROWSER); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' && continue; \
+	    echo "fastmatch: installing $$p (optional, for the hunt's HTML report spec)"; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1 || \
+	    { $$sudo apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1; } || \
+	    echo "fastmatch: could not install $$p; the HTML report spec will skip its browser part"; \
+	  done; \
+	fi
+
 # ---------------------------------------------------------------- tests
 # The tree's build first on the paths; LUA_PATH_5_4 wins over LUA_PATH in
 # lua5.4, so set the versioned names (5.1 and LuaJIT read LUA_PATH).
@@ -149,7 +167,7 @@ OTHER_LUAS ?= 5.1 5.2 5.3 luajit
 # The whole suite three ways on Lua 5.4: on the default build, with the Lua
 # state itself switched to mimalloc (-l fastmatch.mimalloc), and on the
 # MIMALLOC=0 build; then once on every other Lua found installed.
-test: deps
+test: deps deps-browser
 	$(MAKE) --no-print-directory test-one
 	$(MAKE) --no-print-directory test-one LUAFLAGS='-l fastmatch.mimalloc' FM_SUITE=mimalloc-state
 	$(MAKE) --no-print-directory test-one MIMALLOC=0
@@ -311,9 +329,11 @@ fuzz: deps-harden
 INST_LIBDIR ?= $(DESTDIR)/usr/local/lib/lua/$(LUA_ABI)
 INST_LUADIR ?= $(DESTDIR)/usr/local/share/lua/$(LUA_ABI)
 install: all
-	mkdir -p $(INST_LIBDIR)/fastmatch $(INST_LUADIR)/fastmatch
+	mkdir -p $(INST_LIBDIR)/fastmatch $(INST_LUADIR)/fastmatch/sigma $(INST_LUADIR)/fastmatch/hunt
 	cp $(SO) $(INST_LIBDIR)/fastmatch/core.so
 	cp lua/fastmatch/*.lua $(INST_LUADIR)/fastmatch/
+	cp lua/fastmatch/sigma/*.lua $(INST_LUADIR)/fastmatch/sigma/
+	cp lua/fastmatch/hunt/*.lua $(INST_LUADIR)/fastmatch/hunt/
 
 clean:
 	rm -rf build fastmatch results

@@ -38,8 +38,8 @@ build = {
       MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
    },
    install_target = "install",
-   -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's stages
-   -- live one level down. It needs lyaml and lua-cjson at run time (loaded
+   -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's and the
+   -- hunt's stages live one level down. It needs lyaml and lua-cjson at run time (loaded
    -- only by fastmatch.sigma); they are not listed as dependencies so that
    -- `luarocks make` keeps working offline with the distribution's packages.
    -- The command-line hunter is installed as fastmatch-hunt (luarocks wraps
@@ -52,8 +52,17 @@ build = {
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
+         ["fastmatch.hunt.html"] = "lua/fastmatch/hunt/html.lua",
+         ["fastmatch.hunt.output"] = "lua/fastmatch/hunt/output.lua",
+         ["fastmatch.hunt.progress"] = "lua/fastmatch/hunt/progress.lua",
+         ["fastmatch.hunt.record"] = "lua/fastmatch/hunt/record.lua",
+         ["fastmatch.hunt.select"] = "lua/fastmatch/hunt/select.lua",
+         ["fastmatch.hunt.sort"] = "lua/fastmatch/hunt/sort.lua",
+         ["fastmatch.hunt.summary"] = "lua/fastmatch/hunt/summary.lua",
+         ["fastmatch.hunt.time"] = "lua/fastmatch/hunt/time.lua",
+         ["fastmatch.hunt.timeline"] = "lua/fastmatch/hunt/timeline.lua",
       },
-      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
+      bin = { ["fastmatch-hunt"] = "bin/fastmatch-hunt" },
    },
    install_variables = {
       LUA = "$(LUA)",
