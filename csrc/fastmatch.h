@@ -284,7 +284,7 @@ const char *fm_search_impls(size_t k);
 /* ---------------------------------------------------------------------
 ** Sigma wildcards (wildcard.c; the plan's layout is in wildcard.h).  A
 ** pattern compiles to a plan whose test() matches a whole subject; see the
-** README for the semantics.
+** docs/wildcards.md for the semantics.
 ** ------------------------------------------------------------------- */
 typedef struct fm_wcplan fm_wcplan;
 enum { FM_WC_CASED = 1 };

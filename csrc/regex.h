@@ -48,7 +48,7 @@ typedef struct fm_regex fm_regex;
    pattern always arrives with that same address.  A long pattern equal to a
    cached one but stored elsewhere simply misses here and takes the table
    lookup.  Eviction clears the slot.  Saves the push/rawget/touserdata of a
-   table lookup on every call (callgrind: see README, regex benchmarks). */
+   table lookup on every call (callgrind: see docs/regex.md). */
 #define RX_FAST 64 /* slots, a power of two */
 typedef struct rx_slot {
   const char *pat;
