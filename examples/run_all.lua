@@ -8,7 +8,8 @@
 --       runs every examples/bench_*.lua, streaming their output
 --   lua5.4 examples/run_all.lua --table
 --       prints the last run's table (from results/logs) as Markdown with
---       links from the repository root, for the README
+--       links from docs/, for docs/experiments.md (between its
+--       <!-- experiments-table --> markers)
 -- `make experiments` / `make bench` call this (QUICK=1 adds --quick).
 dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
@@ -152,7 +153,7 @@ local function last_table()
   end
   p:close()
   table.sort(results, function(a, b) return a.id < b.id end)
-  io.write(B.markdown(results, B.versions(), { link = "" }))
+  io.write(B.markdown(results, B.versions(), { link = "../" })) -- docs/experiments.md links ../examples/
 end
 
 if opts.table then last_table(); os.exit(0) end

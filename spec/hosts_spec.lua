@@ -2,7 +2,7 @@
 -- OpenResty module) and HAProxy (Lua 5.3), each started on a free loopback
 -- port in a temporary prefix, asked over HTTP, and stopped after (also when
 -- a case fails).  Every wait is bounded.  The configurations are the ones
--- the README shows (spec/hosts/ holds their Lua files).
+-- docs/every-lua.md shows (spec/hosts/ holds their Lua files).
 local C = require "spec.compat"
 local H = require "spec.hosts.harness"
 local fm = require "fastmatch"
