@@ -10,6 +10,7 @@
 -- are still hunted), 2 on a usage error.
 -- Also a module: local H = require "fastmatch.hunt"; os.exit(H.main(argv)).
 local fm = require "fastmatch"
+local timeline_ok, timeline = pcall(require, "fastmatch.sigma.timeline")  -- correlations, Hayabusa details
 
 local H = {}
 
@@ -245,12 +246,17 @@ local function lookup(f, rule, name)
   return nil
 end
 function H.record(ev, f, rule)
-  local details = {}
-  for _, name in ipairs(H.rule_fields(rule)) do
-    local shown, v = lookup(f, rule, name)
-    if v ~= nil then
-      if type(v) == "table" then v = table.concat(v, ", ") end -- a list value, as the engine flattens one
-      details[#details + 1] = { shown, norm(v) }
+  -- a correlation hit is its own record; a Hayabusa rule's details: template fills Details
+  if rule.correlation and timeline_ok then return timeline.correlation(ev, rule) end
+  local details = timeline_ok and timeline.details(rule, ev, f)
+  if not details then
+    details = {}
+    for _, name in ipairs(H.rule_fields(rule)) do
+      local shown, v = lookup(f, rule, name)
+      if v ~= nil then
+        if type(v) == "table" then v = table.concat(v, ", ") end -- a list value, as the engine flattens one
+        details[#details + 1] = { shown, norm(v) }
+      end
     end
   end
   -- the event id as the event has it (a number in evtx_dump JSON)
@@ -294,10 +300,12 @@ function H.main(argv, env)
   local status = 0
   local events, hits, bad = 0, 0, 0
   local per_level, per_rule = {}, {}
+  -- correlation state spans the inputs, merged in time order (sigma/correlation.lua)
+  if type(eng.inputs) == "function" then eng:inputs(o.inputs) end
   local t0 = fm.now()
   local next_progress = t0 + 3 -- a progress line only for inputs that take a few seconds
   local progressed = false
-  for _, path in ipairs(o.inputs) do
+  for i_input, path in ipairs(o.inputs) do
     local bad_here = 0
     local good, e = pcall(function()
       if path ~= "-" then
@@ -313,7 +321,9 @@ function H.main(argv, env)
       -- leave C, behind its prefilter): the lines are counted apart, in C
       local lines_in = path ~= "-" and fm.count_lines(path) or nil
       local last = 0
-      for ev, evhits, lineno in eng:scan(path, { on_error = on_error }) do
+      local scan_opts = { on_error = on_error }
+      if type(eng.inputs) == "function" then scan_opts.input, scan_opts.flush = path, i_input == #o.inputs end
+      for ev, evhits, lineno in eng:scan(path, scan_opts) do
         last = lineno or last
         if #evhits > 0 then
           local f
@@ -353,6 +363,20 @@ function H.main(argv, env)
       err:write(("fastmatch-hunt: cannot read '%s': %s\n"):format(path,
         type(e) == "table" and tostring(e.msg) or tostring(e):gsub("^fastmatch: ", "")))
       status = 1
+      if type(eng.close_input) == "function" then eng:close_input(path) end
+    end
+  end
+  -- correlation hits still held (the last input could not be read to its end)
+  if type(eng.flush) == "function" then
+    for _, hit in ipairs(eng:flush()) do
+      local rule = hit.rule
+      if (H.RANK[rule.level] or 1) >= min then
+        w:write(fmt(H.record(hit, nil, rule)), "\n")
+        hits = hits + 1
+        per_level[rule.level or "informational"] = (per_level[rule.level or "informational"] or 0) + 1
+        per_rule[rule] = per_rule[rule] or { n = 0, rule = rule }
+        per_rule[rule].n = per_rule[rule].n + 1
+      end
     end
   end
   local cok, cerr = w:close()
@@ -392,6 +416,7 @@ function H.main(argv, env)
     table.sort(rl)
     s[#s + 1] = ("rules: %d loaded in %.2f s, %d skipped%s"):format(loaded, t_load, #skipped,
       #rl > 0 and (" (" .. table.concat(rl, "; ") .. ")") or "")
+    if timeline_ok then for _, l in ipairs(timeline.summary(eng)) do s[#s + 1] = l end end
     local st = type(eng.stats) == "function" and eng:stats() or {}
     local um = st.unmapped or st.unmapped_by_logsource
     if type(um) == "table" then

@@ -154,6 +154,7 @@ local function add_rule(eng, doc, name, null, adopt)
   if not rule then return nil, err end
   if doc.name ~= nil then rule.name = tostring(doc.name) end
   if type(doc.details) == "string" and doc.details ~= "" then rule.details = doc.details end
+  if doc.ruletype ~= nil then rule.hayabusa = true end
   if rule.id ~= nil then rule.id = tostring(rule.id) end
   if type(det) == "table" then rule.variants_own = own_variants(det, rule.tree) end
   -- Hayabusa's rules (they say `ruletype:`) run on every event its logsource

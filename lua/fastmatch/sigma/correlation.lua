@@ -562,6 +562,8 @@ local function fire_sliding(self, c, s, first, last, n)
   emit(self, c, s, first, last, n)
 end
 
+local STALE = {}  -- a value no event has
+
 local function sliding(self, c, k, s, rule, value, t)
   local def = c.correlation
   local span, typ, need = def.span, def.type, def.metric.need
@@ -594,20 +596,18 @@ local function sliding(self, c, k, s, rule, value, t)
     s.n = s.n + 1
     qv[s.n], qt[s.n] = value, t
     if s.n - s.h + 1 > 2 * s.nd + 32 then
-      -- repeated values leave stale entries: rebuild the queue from the live ones
+      -- repeated values leave stale entries: rebuild the queue from the live
+      -- ones, behind the oldest event's time (a value of none: the window's start)
       local live = {}
       for v, vt in pairs(vals) do live[#live + 1] = { v, vt } end
       table.sort(live, function(a, b) return a[2] < b[2] end)
-      qv, qt = {}, {}
-      for i, x in ipairs(live) do qv[i], qt[i] = x[1], x[2] end
-      s.qv, s.qt, s.h, s.n = qv, qt, 1, #live
+      local oldest = qt[s.h]
+      qv, qt = { STALE }, { oldest }
+      for i, x in ipairs(live) do qv[i + 1], qt[i + 1] = x[1], x[2] end
+      s.qv, s.qt, s.h, s.n = qv, qt, 1, #live + 1
     end
     if s.nd >= need and metric_test(def.metric, s.nd) then
-      local first = t
-      for i = s.h, s.n do
-        if vals[qv[i]] == qt[i] then first = qt[i]; break end
-      end
-      fire_sliding(self, c, s, first, t, s.nd)
+      fire_sliding(self, c, s, qt[s.h], t, s.nd)
     end
   elseif typ == "temporal" then
     local seen = s.seen

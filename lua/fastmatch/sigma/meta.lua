@@ -26,7 +26,8 @@
 --     (opts.time: the event's time, seconds or ISO text, when it has no
 --     field of correlation.TIME_FIELDS; opts.input); eng:flush() -> the
 --     rest, the state emptied; eng:inputs(names) declares the inputs to
---     come (see sigma/correlation.lua: the merge in time order).
+--     come (see sigma/correlation.lua: the merge in time order), and
+--     eng:close_input(name) says one will not come (any more).
 -- Options (sigma.engine{correlation = {...}}): lag (seconds of reordering
 -- tolerated per input, default 60), max_keys (group states over all
 -- correlations, default 100000), timestamp (a field name, or a function
@@ -340,6 +341,12 @@ function Methods:inputs(names)
   self.expected_inputs = names
   if self.meta_dirty then M.resolve(self) end
   if self.stage then self.stage:expect(names) end
+end
+
+-- The input will not be fed any more (it no longer holds the release).
+function Methods:close_input(name)
+  if self.meta_dirty then M.resolve(self) end
+  if self.stage then self.stage:close(name) end
 end
 
 -- eng:correlation_stats() -> {correlations, keys, peak_keys, max_keys,
