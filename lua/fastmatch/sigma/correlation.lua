@@ -9,7 +9,7 @@
 -- input it came from (stage:push). The stage releases records in time order:
 --
 --   * Each input is taken to be roughly in time order. A record waits in a
---     reorder heap until every open input has gone `lag` seconds past it (the
+--     reorder buffer until every open input has gone `lag` seconds past it (the
 --     watermark: the least, over the open inputs, of the latest time seen on
 --     each), so records out of order by up to `lag` seconds within an input,
 --     and records of several inputs read side by side, come out in one time
@@ -312,7 +312,7 @@ function M.stage(corrs, opts)
   opts = opts or {}
   local st = setmetatable({
     corrs = corrs, lag = opts.lag or 60, max_keys = opts.max_keys or 100000,
-    heap = {}, seq = 0, inputs = {}, ninputs = 0, now = -huge, keys = 0, out = {},
+    buffered = 0, seq = 0, inputs = {}, ninputs = 0, now = -huge, keys = 0, out = {},
     by_rule = {},  -- rule -> list of {c, k}: where a hit of that rule goes
     stats = { late = 0, dropped = 0, untimed = 0, hits = 0, records = 0, peak_keys = 0 },
   }, Stage)
@@ -346,23 +346,37 @@ end
 
 function Stage:record(t, hits, get)
   local items, seen
+  local by_rule = self.by_rule
   for _, r in ipairs(hits) do
-    local l = self.by_rule[r]
+    local l = by_rule[r]
     if l then
-      for _, ck in ipairs(l) do
+      for j = 1, #l do
+        local ck = l[j]
         local c, k = ck[1], ck[2]
         local def = c.correlation
         -- one event counts once per (correlation, member), though a reference
         -- by title may name several rules that all fired on it
-        seen = seen or {}
         local sk = def.order * 4096 + k
-        if not seen[sk] then
+        local dup = false
+        if items then
+          seen = seen or { [items[1].sk] = true }
+          dup = seen[sk]
           seen[sk] = true
-          local vals, parts = {}, {}
-          for i, g in ipairs(def.group_by) do
-            local v = get(field_for(def, k, r, g))
+        end
+        if not dup then
+          local gb, vals, key = def.group_by, {}, nil
+          if #gb == 1 then
+            local v = get(field_for(def, k, r, gb[1]))
             if type(v) == "table" then v = concat(v, ", ") end
-            if v == nil then parts[i] = "\1" else vals[i] = v; parts[i] = "\2" .. v end
+            if v == nil then key = "\1" else vals[1] = v; key = "\2" .. v end
+          else
+            local parts = {}
+            for i = 1, #gb do
+              local v = get(field_for(def, k, r, gb[i]))
+              if type(v) == "table" then v = concat(v, ", ") end
+              if v == nil then parts[i] = "\1" else vals[i] = v; parts[i] = "\2" .. v end
+            end
+            key = concat(parts, "\0")
           end
           local value
           if def.field then
@@ -371,7 +385,7 @@ function Stage:record(t, hits, get)
           end
           if def.field == nil or value ~= nil then
             items = items or {}
-            items[#items + 1] = { c, k, concat(parts, "\0"), vals, value }
+            items[#items + 1] = { c, k, key, vals, value, sk = sk }
           end
         end
       end
@@ -383,41 +397,16 @@ function Stage:record(t, hits, get)
   return { t = t, items = items }
 end
 
--- ---- the reorder heap (by time, then arrival)
+-- ---- the reorder buffers: per input a queue kept in time order (records
+-- come nearly in order: one is put in place from the tail), released by
+-- taking the earliest head of all inputs (a linear pass: inputs are few)
 local function less(a, b) return a.t < b.t or (a.t == b.t and a.seq < b.seq) end
-
-local function heap_push(h, x)
-  local i = #h + 1
-  h[i] = x
-  while i > 1 do
-    local p = floor(i / 2)
-    if less(h[i], h[p]) then h[i], h[p] = h[p], h[i]; i = p else break end
-  end
-end
-
-local function heap_pop(h)
-  local n = #h
-  local top = h[1]
-  h[1] = h[n]
-  h[n] = nil
-  n = n - 1
-  local i = 1
-  while true do
-    local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= n and less(h[l], h[m]) then m = l end
-    if r <= n and less(h[r], h[m]) then m = r end
-    if m == i then break end
-    h[i], h[m] = h[m], h[i]
-    i = m
-  end
-  return top
-end
 
 local function input_of(self, name)
   name = name or DEFAULT_INPUT
   local inp = self.inputs[name]
   if not inp then
-    inp = { max = -huge, open = true }
+    inp = { max = -huge, open = true, q = {}, h = 1, n = 0 }
     self.inputs[name] = inp
     self.ninputs = self.ninputs + 1
   end
@@ -440,7 +429,11 @@ function Stage:push(rec, input)
   if t < self.now then self.stats.late = self.stats.late + 1; return end
   self.seq = self.seq + 1
   rec.seq = self.seq
-  heap_push(self.heap, rec)
+  local q, i = inp.q, inp.n + 1
+  while i > inp.h and less(rec, q[i - 1]) do q[i] = q[i - 1]; i = i - 1 end
+  q[i] = rec
+  inp.n = inp.n + 1
+  self.buffered = self.buffered + 1
   self.stats.records = self.stats.records + 1
   self:release()
 end
@@ -455,6 +448,7 @@ end
 local process
 
 function Stage:release(all)
+  if self.buffered == 0 then return end
   local limit = huge
   if not all then
     for _, inp in pairs(self.inputs) do
@@ -462,8 +456,21 @@ function Stage:release(all)
     end
     limit = limit - self.lag
   end
-  local h = self.heap
-  while h[1] and h[1].t <= limit do process(self, heap_pop(h)) end
+  local inputs = self.inputs
+  while self.buffered > 0 do
+    local best
+    for _, inp in pairs(inputs) do
+      local r = inp.q[inp.h]
+      if r and (not best or less(r, best.q[best.h])) then best = inp end
+    end
+    local r = best.q[best.h]
+    if r.t > limit then break end
+    best.q[best.h] = nil
+    best.h = best.h + 1
+    if best.h > best.n then best.h, best.n = 1, 0 end
+    self.buffered = self.buffered - 1
+    process(self, r)
+  end
 end
 
 -- Hits released so far (and forgets them).

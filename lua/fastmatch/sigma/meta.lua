@@ -152,7 +152,7 @@ function M.resolve(eng)
   local opts = eng.opts.correlation or {}
   eng.stage = #order > 0 and correlation.stage(order, { lag = opts.lag, max_keys = opts.max_keys }) or nil
   if eng.stage and eng.expected_inputs then eng.stage:expect(eng.expected_inputs) end
-  eng.problems = problems
+  eng.meta_problems = problems
   return problems
 end
 
@@ -218,6 +218,21 @@ local function visible(hits)
 end
 M.visible = visible
 
+-- The correlation hits shown: not those of a correlation another one keeps
+-- for itself (generate not set).
+local function shown(list)
+  for i = 1, #list do
+    if list[i].rule.output == false then
+      local out = {}
+      for _, h in ipairs(list) do
+        if h.rule.output ~= false then out[#out + 1] = h end
+      end
+      return out
+    end
+  end
+  return list
+end
+
 -- ---------------------------------------------------------------- installing
 -- An engine that got a meta rule (or a hidden rule): its own match, naive_match, scan.
 function M.install(eng)
@@ -264,7 +279,7 @@ function M.scan(eng, src, opts, base_scan)
   local queue, qh, qt = {}, 1, 0
   local done, lineno = false, 0
   local function enqueue(list)
-    for _, h in ipairs(list) do qt = qt + 1; queue[qt] = h end
+    for _, h in ipairs(shown(list)) do qt = qt + 1; queue[qt] = h end
   end
   local function iter()
     while true do
@@ -307,7 +322,7 @@ local Methods = {}
 -- eng:problems() -> what resolving the meta rules' references found (see M.resolve)
 function Methods:problems()
   if self.meta_dirty then M.resolve(self) end
-  return self.problems or {}
+  return self.meta_problems or {}
 end
 
 function Methods:feed(event, hits, opts)
@@ -323,7 +338,7 @@ function Methods:feed(event, hits, opts)
   if not stage then return {} end
   opts = opts or {}
   feed(self, event, hits, nil, opts.time, opts.input)
-  return stage:take()
+  return shown(stage:take())
 end
 
 function Methods:flush()
@@ -331,7 +346,7 @@ function Methods:flush()
   self.expected_inputs = nil
   local stage = self.stage
   if not stage then return {} end
-  return stage:flush()
+  return shown(stage:flush())
 end
 
 function Methods:inputs(names)
@@ -355,11 +370,11 @@ function Methods:correlation_stats()
   if self.meta_dirty then M.resolve(self) end
   local st = self.stage
   local s = { correlations = #(self.active_correlations or {}), filters = #(self.filters or {}),
-    problems = self.problems or {}, keys = 0, peak_keys = 0, dropped = 0, late = 0, untimed = 0, hits = 0,
+    problems = self.meta_problems or {}, keys = 0, peak_keys = 0, dropped = 0, late = 0, untimed = 0, hits = 0,
     buffered = 0, max_keys = st and st.max_keys or nil }
   if st then
     for k, v in pairs(st.stats) do s[k] = v end
-    s.keys, s.buffered = st.keys, #st.heap
+    s.keys, s.buffered = st.keys, st.buffered
   end
   return s
 end
