@@ -882,7 +882,8 @@ local function warn_line(lineno, msg)
   io.stderr:write(("fastmatch.sigma: line %d: %s\n"):format(lineno, msg))
 end
 
-local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true }
+-- (input and flush are the correlations', sigma/meta.lua: nothing without them)
+local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true, input = true, flush = true }
 
 -- for event, hits, lineno in eng:scan(src [, opts]) do ... end
 -- opts: prefilter (default true), on_error(lineno, message, line), and

@@ -248,11 +248,18 @@ function M.install(eng)
     end
     return out
   end
+  local function check(event, fname)
+    if type(event) ~= "table" then
+      error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(event)), 3)
+    end
+  end
   eng.match = function(self, event)
+    check(event, "match")
     if self.meta_dirty then M.resolve(self) end
     return filtered(self, event, base_match(self, event))
   end
   eng.naive_match = function(self, event)
+    check(event, "naive_match")
     if self.meta_dirty then M.resolve(self) end
     return filtered(self, event, base_naive(self, event))
   end
@@ -264,6 +271,9 @@ end
 
 -- eng:scan with correlations: see the header.
 function M.scan(eng, src, opts, base_scan)
+  if type(src) ~= "string" and io.type(src) ~= "file" then
+    error(("bad argument #1 to 'scan' (path or file expected, got %s)"):format(type(src)), 3)
+  end
   if opts ~= nil and type(opts) ~= "table" then
     error(("bad argument #2 to 'scan' (table expected, got %s)"):format(type(opts)), 3)
   end
