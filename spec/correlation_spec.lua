@@ -721,6 +721,91 @@ detection:
   end)
 end)
 
+-- ---------------------------------------------------------------- robustness
+describe("malformed correlations and filters", function()
+  it("never raise: each document loads or is skipped with a reason, and events still run (fixed seed)", function()
+    local lyaml = require "lyaml"
+    local SEED = tonumber(os.getenv("FM_SEED") or "") or 20261130
+    local docs = lyaml.load(EVENT_COUNT .. [[
+---
+title: T
+name: tt
+correlation:
+  type: temporal_ordered
+  rules: [recon_a, recon_b]
+  group-by: [Host]
+  timespan: 10s
+  aliases:
+    Host:
+      recon_a: H
+---
+title: V
+correlation:
+  type: value_count
+  rules: [failed_login, tt]
+  group-by: User
+  timespan: 1h
+  generate: true
+  condition: {field: User, gt: 1, lte: 5}
+---
+title: F
+logsource: {product: test}
+filter:
+  rules: [failed_login]
+  selection: {User|startswith: adm_}
+  condition: not selection
+]], { all = true })
+    local meta_docs = {}
+    for i = 5, #docs do meta_docs[#meta_docs + 1] = docs[i] end
+    local REPL = { "x", 7, -1, 0.5, true, lyaml.null, { "a", 1 }, { a = { b = 1 } }, {}, "1z", "gte" }
+    local s = SEED
+    local function rnd(n) s = (s * 1103515245 + 12345) % 2147483648; return s % n + 1 end
+    local function deep(t)
+      if type(t) ~= "table" then return t end
+      local o = {}
+      for k, v in pairs(t) do o[k] = deep(v) end
+      return o
+    end
+    local function paths(t, prefix, out)
+      for k, v in pairs(t) do
+        local p = { unpack and unpack(prefix) or table.unpack(prefix) }
+        p[#p + 1] = k
+        out[#out + 1] = p
+        if type(v) == "table" then paths(v, p, out) end
+      end
+      return out
+    end
+    local loaded, skipped = 0, 0
+    for round = 1, 150 do
+      local doc = deep(meta_docs[rnd(#meta_docs)])
+      local all = paths(doc, {}, {})
+      table.sort(all, function(a, b) return table.concat(a, ".", 1, #a) < table.concat(b, ".", 1, #b) end)
+      local p = all[rnd(#all)]
+      local t = doc
+      for i = 1, #p - 1 do t = t[p[i]] end
+      local r = rnd(#REPL + 1)
+      if r > #REPL then t[p[#p]] = nil else t[p[#p]] = deep(REPL[r]) end
+      local text = BASE .. "---\n" .. lyaml.dump({ doc }):gsub("^%-%-%-%s*\n", ""):gsub("%.%.%.%s*$", "")
+      local eng = sigma.engine { unmapped = "all" }
+      local ok, n, sk = pcall(eng.add, eng, text, "m.yml")
+      assert(ok, ("round %d (seed %d): add raised %s"):format(round, SEED, tostring(n)))
+      for _, x in ipairs(sk) do assert.is_string(x.reason) end
+      if #sk > 0 then skipped = skipped + 1 else loaded = loaded + 1 end
+      local ok2, err = pcall(function()
+        eng:problems()
+        for i = 1, 6 do
+          local ev = fail(i, i % 2 == 0 and "adm_a" or "b", { Host = "h", CommandLine = i % 2 == 0 and "whoami" or "ipconfig" })
+          eng:feed(ev, eng:match(ev))
+        end
+        eng:flush()
+        eng:correlation_stats()
+      end)
+      assert(ok2, ("round %d (seed %d): running raised %s"):format(round, SEED, tostring(err)))
+    end
+    print(("\ncorrelation: 150 mutated meta rules, seed %d: %d loaded, %d skipped"):format(SEED, loaded, skipped))
+  end)
+end)
+
 -- ---------------------------------------------------------------- bounded state
 describe("the group states", function()
   it("stay bounded under a million distinct keys: the cap drops the oldest, and says so", function()

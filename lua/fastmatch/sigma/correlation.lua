@@ -312,7 +312,7 @@ function M.stage(corrs, opts)
   opts = opts or {}
   local st = setmetatable({
     corrs = corrs, lag = opts.lag or 60, max_keys = opts.max_keys or 100000,
-    buffered = 0, seq = 0, inputs = {}, ninputs = 0, now = -huge, keys = 0, out = {},
+    buffered = 0, seq = 0, inputs = {}, now = -huge, keys = 0, out = {},
     by_rule = {},  -- rule -> list of {c, k}: where a hit of that rule goes
     stats = { late = 0, dropped = 0, untimed = 0, hits = 0, records = 0, peak_keys = 0 },
   }, Stage)
@@ -320,7 +320,6 @@ function M.stage(corrs, opts)
     local def = c.correlation
     def.order = i
     def.state = { map = {}, n = 0 }
-    def.pos = {}
     for k, m in ipairs(def.members) do
       for _, r in ipairs(m.rules) do
         local l = st.by_rule[r]
@@ -331,8 +330,6 @@ function M.stage(corrs, opts)
   end
   return st
 end
-
-function Stage:wants(rule) return self.by_rule[rule] ~= nil end
 
 -- A record of one event: its time and, per (correlation, member) its hits go
 -- to, the group key and values and the value_count value. get(name) -> the
@@ -408,7 +405,6 @@ local function input_of(self, name)
   if not inp then
     inp = { max = -huge, open = true, q = {}, h = 1, n = 0 }
     self.inputs[name] = inp
-    self.ninputs = self.ninputs + 1
   end
   return inp
 end
@@ -571,7 +567,7 @@ end
 
 local STALE = {}  -- a value no event has
 
-local function sliding(self, c, k, s, rule, value, t)
+local function sliding(self, c, k, s, value, t)
   local def = c.correlation
   local span, typ, need = def.span, def.type, def.metric.need
   local lo = t - span
@@ -676,7 +672,7 @@ local function anchored(c, k, s, value, t)
   if t > s.last then s.last = t end
 end
 
-update = function(self, c, k, key, vals, value, rule, t)
+update = function(self, c, k, key, vals, value, t)
   local def = c.correlation
   local S = def.state
   local s = S.map[key]
@@ -688,7 +684,7 @@ update = function(self, c, k, key, vals, value, rule, t)
     if not s then s = open(self, c, key, vals, t)
     elseif S.tail ~= s then unlink(S, s); append(S, s) end
     if t > s.last then s.last = t end
-    sliding(self, c, k, s, rule, value, t)
+    sliding(self, c, k, s, value, t)
   end
 end
 
@@ -710,7 +706,7 @@ emit = function(self, c, s, first, last, n)
   if l then
     local rec = self:record(last, { c }, function(name) return by[name] end)
     if rec then
-      for _, it in ipairs(rec.items) do update(self, it[1], it[2], it[3], it[4], it[5], c, last) end
+      for _, it in ipairs(rec.items) do update(self, it[1], it[2], it[3], it[4], it[5], last) end
     end
   end
 end
@@ -722,7 +718,7 @@ process = function(self, rec)
   local items = rec.items
   for i = 1, #items do
     local it = items[i]
-    update(self, it[1], it[2], it[3], it[4], it[5], nil, t)
+    update(self, it[1], it[2], it[3], it[4], it[5], t)
   end
 end
 
@@ -739,7 +735,7 @@ function Stage:flush()
       while S.head do remove(self, S, S.head) end
     end
   end
-  self.inputs, self.ninputs, self.now = {}, 0, -huge
+  self.inputs, self.now = {}, -huge
   return self:take()
 end
 
