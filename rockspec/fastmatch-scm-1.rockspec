@@ -46,12 +46,17 @@ build = {
    -- it to run on this Lua).
    install = {
       lua = {
+         ["fastmatch.sigma.collection"] = "lua/fastmatch/sigma/collection.lua",
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
+         ["fastmatch.sigma.correlation"] = "lua/fastmatch/sigma/correlation.lua",
          ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
+         ["fastmatch.sigma.filter"] = "lua/fastmatch/sigma/filter.lua",
          ["fastmatch.sigma.gate"] = "lua/fastmatch/sigma/gate.lua",
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
+         ["fastmatch.sigma.meta"] = "lua/fastmatch/sigma/meta.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
+         ["fastmatch.sigma.timeline"] = "lua/fastmatch/sigma/timeline.lua",
       },
       bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
    },

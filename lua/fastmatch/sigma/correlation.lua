@@ -312,7 +312,7 @@ function M.stage(corrs, opts)
   opts = opts or {}
   local st = setmetatable({
     corrs = corrs, lag = opts.lag or 60, max_keys = opts.max_keys or 100000,
-    buffered = 0, seq = 0, inputs = {}, now = -huge, keys = 0, out = {},
+    buffered = 0, seq = 0, inputs = {}, now = -huge, deadline = huge, keys = 0, out = {},
     by_rule = {},  -- rule -> list of {c, k}: where a hit of that rule goes
     stats = { late = 0, dropped = 0, untimed = 0, hits = 0, records = 0, peak_keys = 0 },
   }, Stage)
@@ -515,6 +515,7 @@ local function open(self, c, key, vals, t)
     end
   end
   local s = { key = key, vals = vals, t0 = t, last = t }
+  if not S.head and t + c.correlation.span < self.deadline then self.deadline = t + c.correlation.span end
   S.map[key] = s
   S.n = S.n + 1
   append(S, s)
@@ -545,16 +546,24 @@ end
 
 -- Close the anchored windows that end before t, expire sliding groups idle
 -- for longer than the timespan.
+-- self.deadline is at most the earliest time a group could end: before it
+-- there is nothing to do (most records).
 local function advance(self, t)
+  if t <= self.deadline then return end
+  local d = huge
+  self.deadline = huge  -- (a group opened meanwhile, by a hit closing a window, lowers it)
   for _, c in ipairs(self.corrs) do
     local def = c.correlation
     local S, span = def.state, def.span
     if def.metric.anchored then
       while S.head and S.head.t0 + span < t do close_window(self, c, S.head) end
+      if S.head and S.head.t0 + span < d then d = S.head.t0 + span end
     else
       while S.head and S.head.last + span < t do remove(self, S, S.head) end
+      if S.head and S.head.last + span < d then d = S.head.last + span end
     end
   end
+  if d < self.deadline then self.deadline = d end
 end
 
 -- ---- one item of a record: correlation c, member k, at time t
@@ -735,7 +744,7 @@ function Stage:flush()
       while S.head do remove(self, S, S.head) end
     end
   end
-  self.inputs, self.now = {}, -huge
+  self.inputs, self.now, self.deadline = {}, -huge, huge
   return self:take()
 end
 
