@@ -6,7 +6,9 @@
 -- event field, one fm.set of every wildcard value of every rule) -> run (here:
 -- events flattened by sigma/event.lua; match one event, scan a JSON-lines
 -- stream behind the gate: csrc/gate.c, its program from sigma/gate.lua,
--- which also decides eng:match in C).
+-- which also decides eng:match in C). A file's documents are read by
+-- sigma/collection.lua; correlations and filters, rules over the hits of
+-- other rules, are resolved and run by sigma/meta.lua (docs/sigma-v2.md).
 --
 -- The cost of an event does not grow with the number of rules: each field
 -- value of the event goes once through its field's set (C), which names the
