@@ -1032,6 +1032,36 @@ describe("Hayabusa's rule set", function()
     assert.is_true(e:correlation_stats().correlations >= 30)
   end)
 
+  it("agrees with the naive evaluator on SigmaHQ's regression events (its curated SigmaHQ rules fire on them)", function()
+    local reg = HAYABUSA:gsub("hayabusa%-rules$", "sigma/sigmahq/regression_data")
+    local p = io.popen("find '" .. reg .. "' -name '*.json' 2>/dev/null | LC_ALL=C sort")
+    local files = {}
+    for l in p:lines() do files[#files + 1] = l end
+    p:close()
+    if #files == 0 then
+      print("\nhayabusa-rules: SigmaHQ's regression data not found, not compared")
+      return
+    end
+    local e = all()
+    local n, fired = 0, 0
+    for _, fn in ipairs(files) do
+      local f = assert(io.open(fn))
+      local text = f:read("*a")
+      f:close()
+      for _, ev in ipairs(sigma.decode_objects(text) or {}) do
+        local a, b = e:match(ev), e:naive_match(ev)
+        local sa, sb = {}, {}
+        for i, r in ipairs(a) do sa[i] = r.path end
+        for i, r in ipairs(b) do sb[i] = r.path end
+        assert.same(sb, sa, fn)
+        n = n + 1
+        if #a > 0 then fired = fired + 1 end
+      end
+    end
+    print(("\nhayabusa-rules on SigmaHQ's regression events: %d of %d fire some rule, eng:match == naive"):format(fired, n))
+    assert.is_true(fired >= n * 0.9)
+  end)
+
   it("fires its correlation rules on a stream made for them", function()
     local e = all()
     local titles = {}
