@@ -46,10 +46,14 @@ build = {
    -- it to run on this Lua).
    install = {
       lua = {
+         ["fastmatch.sigma.collection"] = "lua/fastmatch/sigma/collection.lua",
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
+         ["fastmatch.sigma.correlation"] = "lua/fastmatch/sigma/correlation.lua",
          ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
+         ["fastmatch.sigma.filter"] = "lua/fastmatch/sigma/filter.lua",
          ["fastmatch.sigma.gate"] = "lua/fastmatch/sigma/gate.lua",
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
+         ["fastmatch.sigma.meta"] = "lua/fastmatch/sigma/meta.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
          ["fastmatch.hunt.html"] = "lua/fastmatch/hunt/html.lua",
@@ -61,6 +65,7 @@ build = {
          ["fastmatch.hunt.summary"] = "lua/fastmatch/hunt/summary.lua",
          ["fastmatch.hunt.time"] = "lua/fastmatch/hunt/time.lua",
          ["fastmatch.hunt.timeline"] = "lua/fastmatch/hunt/timeline.lua",
+         ["fastmatch.sigma.timeline"] = "lua/fastmatch/sigma/timeline.lua",
       },
       bin = { ["fastmatch-hunt"] = "bin/fastmatch-hunt" },
    },

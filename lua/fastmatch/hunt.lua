@@ -27,6 +27,8 @@ local TL = require "fastmatch.hunt.timeline"
 local Sm = require "fastmatch.hunt.summary"
 local html = require "fastmatch.hunt.html"
 local progress = require "fastmatch.hunt.progress"
+-- correlations and Hayabusa's details: templates (the engine's report stage)
+local timeline_ok, sigma_tl = pcall(require, "fastmatch.sigma.timeline")
 
 local H = {}
 
@@ -301,6 +303,20 @@ function H.main(argv, env)
   local events, bad, with_hits = 0, 0, 0
   local t0 = fm.now()
   local fatal
+  -- a correlation hit (sigma/correlation.lua) as a timeline record
+  local function add_correlation(hit, rule, i, path)
+    if not sel:rule_ok(rule) then return end
+    local computer
+    for _, g in ipairs(hit.group or {}) do
+      if (g[1] == "Computer" or g[1] == "ComputerName") and g[2] ~= nil then computer = g[2] end
+    end
+    local rec = record.correlation { rule = rule, group = hit.group, first = hit.first_time,
+      last = hit.last_time, count = hit.count, input = i, file = path, computer = computer }
+    local aok, aerr = tl:add(rec)
+    if not aok then error({ msg = "cannot write the timeline: " .. tostring(aerr), fatal = true }) end
+  end
+  -- correlation state spans the inputs, merged in time order
+  if type(eng.inputs) == "function" then eng:inputs(o.inputs) end
   for i, path in ipairs(o.inputs) do
     local bad_here = 0
     local good, e = pcall(function()
@@ -315,13 +331,21 @@ function H.main(argv, env)
         err:write(("fastmatch-hunt: %s:%d: bad event: %s\n"):format(path, lineno, tostring(msg)))
       end
       local last = 0
-      for ev, evhits, lineno in eng:scan(path, { on_error = on_error }) do
+      local scan_opts = { on_error = on_error }
+      if type(eng.inputs) == "function" then scan_opts.input, scan_opts.flush = path, i == #o.inputs end
+      for ev, evhits, lineno in eng:scan(path, scan_opts) do
         last = lineno or last
         local f, first, any
+        if evhits[1] and evhits[1].correlation then
+          for _, rule in ipairs(evhits) do add_correlation(ev, rule, i, path) end
+          evhits = {}
+        end
         for _, rule in ipairs(evhits) do
           if sel:rule_ok(rule) then
             f = f or fields_of(ev)
             local rec = record.event(ev, f, rule, i, path, lineno)
+            local tdet = timeline_ok and sigma_tl.details(rule, ev, f)
+            if tdet then rec.details = tdet end
             if not first then
               first = rec
               any = sel:event_ok(rec.event_id, rec.computer, rec.time and time.key(rec.time))
@@ -335,6 +359,7 @@ function H.main(argv, env)
         bar:update(events + last, tl.count)
       end
       events = events + (counts[i] or last) - bad_here
+      if type(eng.close_input) == "function" then eng:close_input(path) end
     end)
     if not good then
       if type(e) == "table" and e.fatal then fatal = e.msg; break end
@@ -343,6 +368,13 @@ function H.main(argv, env)
         type(e) == "table" and tostring(e.msg) or tostring(e):gsub("^fastmatch: ", "")))
       status = 1
     end
+  end
+  -- correlation hits still held (the last input could not be read to its end)
+  if not fatal and type(eng.flush) == "function" then
+    local fok, ferr = pcall(function()
+      for _, hit in ipairs(eng:flush()) do add_correlation(hit, hit.rule, #o.inputs, o.inputs[#o.inputs]) end
+    end)
+    if not fok then fatal = type(ferr) == "table" and ferr.msg or tostring(ferr) end
   end
   bar:finish(events, tl.count)
   local dt_scan = fm.now() - t0
@@ -396,6 +428,7 @@ function H.main(argv, env)
       not ss and ", as they came (--no-sort)" or ss.runs > 0 and
         (", sorted by time (%d runs spilled to disk, merged)"):format(ss.runs) or ", sorted by time in memory",
       bad > 0 and (", %d bad line(s) skipped"):format(bad) or "")
+    if timeline_ok then for _, l in ipairs(sigma_tl.summary(eng)) do s[#s + 1] = l end end
     s[#s + 1] = ""
     for _, l in ipairs(sm:text()) do s[#s + 1] = l end
     s[#s + 1] = ""
