@@ -21,6 +21,26 @@ describe("fastmatch", function()
     assert.matches("^%d+%.%d+%.%d+", fm.version)
   end)
 
+  it("holds no private entry point: every name starting with _ stays on fastmatch.core", function()
+    local core = require "fastmatch.core"
+    local private = 0
+    for k in pairs(fm) do
+      assert.is_false(type(k) == "string" and k:sub(1, 1) == "_", "fastmatch." .. tostring(k) .. " is private")
+    end
+    for k, v in pairs(core) do
+      if type(k) == "string" and k:sub(1, 1) == "_" then
+        private = private + 1
+      elseif k ~= "find" and k ~= "match" and k ~= "test" and k ~= "compile" then
+        -- under LuaJIT, fastmatch.ffi replaces these four; the rest are the core's own
+        assert.equal(v, fm[k], "fastmatch." .. k)
+      end
+    end
+    -- the faces take theirs from the core (rex.lua: _rex, sigma: _sigma_gate, ...)
+    assert.is_true(private > 0, "fastmatch.core has no private entry point left to check")
+    assert.is_table(core._rex)
+    assert.equal(core._rex.new, require("fastmatch.rex").new)
+  end)
+
   it("says which allocator the module uses", function()
     local want = os.getenv("FM_MIMALLOC") == "0" and "libc" or "mimalloc"
     assert.equal(want, fm.allocator)
