@@ -1,5 +1,5 @@
 -- The foundation: the module loads, reports its version and memory figures,
--- installs with luarocks, and builds on libc malloc (MIMALLOC=0).
+-- and builds on libc malloc (MIMALLOC=0); spec/install_spec.lua installs it.
 local C = require "spec.compat"
 local fm = require "fastmatch"
 
@@ -140,10 +140,6 @@ describe("the build", function()
     end)
     return
   end
-  -- package.searchpath in the child, also on 5.1 (which has none)
-  local SEARCH = [[local function search(name, path) name = name:gsub("%.", "/") ]] ..
-    [[for t in path:gmatch("[^;]+") do local f = t:gsub("%?", name) local h = io.open(f) ]] ..
-    [[if h then h:close() return f end end end ]]
   -- These build in a copy of the tree, never over the module that is loaded.
   local function copy_tree()
     local dir = os.tmpname()
@@ -152,30 +148,6 @@ describe("the build", function()
       :format(dir, root, dir)))
     return dir
   end
-
-  it("installs with luarocks make into a tree, and loads from it", function()
-    local ok = sh("command -v luarocks")
-    if not ok then
-      print("SKIP: luarocks is not installed (make deps installs it)")
-      return
-    end
-    local dir = copy_tree()
-    local tree = dir .. "/tree"
-    -- LuaJIT: luarocks's 5.1 with LuaJIT's interpreter and headers
-    local jitvars = C.jit and " LUA=/usr/bin/luajit LUA_INCDIR=/usr/include/luajit-2.1" or ""
-    local built, out = sh(("cd %s && luarocks --lua-version %s make rockspec/fastmatch-scm-1.rockspec --tree %s%s")
-      :format(dir, C.abi, tree, jitvars))
-    assert(built, out)
-    local ran, got = sh(("cd / && %s='%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua' %s='%s/lib/lua/%s/?.so' %s -e '%s local fm = require \"fastmatch\"; io.write(fm.version, \" \", search(\"fastmatch.core\", package.cpath))'")
-      :format(C.pathvar, tree, C.abi, tree, C.abi, C.cpathvar, tree, C.abi, C.lua, SEARCH))
-    assert(ran, got)
-    assert.matches("^" .. fm.version:gsub("%.", "%%.") .. " " .. tree, got)
-    -- the hunter is installed as a command, wrapped to run on this Lua
-    local usage_ok, usage = sh(("%s/bin/fastmatch-hunt --help"):format(tree))
-    assert(usage_ok, usage)
-    assert.matches("usage: fastmatch%-hunt", usage)
-    sh("rm -rf " .. dir)
-  end)
 
   it("builds warning-free on libc malloc with MIMALLOC=0", function()
     local dir = copy_tree()

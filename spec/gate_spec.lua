@@ -23,26 +23,19 @@ local root = os.getenv("PWD")
 local G = math.type and dofile(root .. "/examples/gen_events.lua") or nil
 local SEED = tonumber(os.getenv("FM_SEED") or "") or 20261130
 
-local function shared_rules()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
-    if d then
-      local f = io.open(d .. "/data/sigma/sigmahq/thor.yml")
-      if f then f:close(); return d .. "/data/sigma/sigmahq/rules" end
-    end
-  end
-end
-
--- Every SigmaHQ rule when ../shared is there, else examples/inrun.lua's own.
+-- Every SigmaHQ rule (fastmatch.sigmahq: $SIGMA_DIR, $FM_SHARED,
+-- ../shared), else examples/inrun.lua's own.
 local ENG, WHAT
 local function engine()
   if ENG then return ENG, WHAT end
-  local dir = shared_rules()
-  if dir then
-    WHAT = "all SigmaHQ rules"
+  local t, why = require("fastmatch.sigmahq").find({ root = root })
+  local dir
+  if t then
+    dir, WHAT = t.rules, "all SigmaHQ rules"
   else
     local R = dofile(root .. "/examples/inrun.lua")
-    dir, WHAT = R.rules_dir()
-    print("gate: SigmaHQ data not found (../shared): the built-in rules of examples/inrun.lua")
+    dir, WHAT = R.builtin_rules_dir()
+    print("gate: " .. why .. "; the built-in rules of examples/inrun.lua")
   end
   ENG = assert(sigma.engine())
   local n = ENG:load(dir)

@@ -21,7 +21,8 @@ local USAGE = [[
 usage: fastmatch-hunt [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
                       [-o OUT] [--format csv|jsonl] [--quiet] FILE...
   --rules DIR        Sigma rules (a directory or a .yml file; repeatable);
-                     default: ../shared/data/sigma/sigmahq/rules beside the clone
+                     default: $SIGMA_DIR/rules, SIGMA_DIR a checkout of
+                     https://github.com/SigmaHQ/sigma
   --logsources FILE  logsource mapping (thor.yml format); default: the engine's
   --min-level LEVEL  informational < low < medium < high < critical (default informational)
   -o OUT             the timeline's file (default stdout)
@@ -29,18 +30,14 @@ usage: fastmatch-hunt [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
   --quiet            no progress line and no summary
 ]]
 
--- The SigmaHQ rules beside the clone ($FM_SHARED overrides), or nil.
+-- SigmaHQ's core rules: $SIGMA_DIR/rules (a checkout of SigmaHQ's
+-- repository), else the workspace's ($FM_SHARED, ../shared beside the
+-- clone); -> dir | nil, why (fastmatch.sigmahq says how to point at them).
 function H.default_rules()
-  local dirs = {}
-  local env = os.getenv("FM_SHARED")
-  if env and env ~= "" then dirs[#dirs + 1] = env .. "/data/sigma/sigmahq/rules"; dirs[#dirs + 1] = env .. "/sigmahq/rules" end
   local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-  if #dirs == 0 then dirs[1] = here .. "/../../shared/data/sigma/sigmahq/rules" end
-  for _, d in ipairs(dirs) do
-    local f = io.open(d .. "/windows")
-    if f then f:close(); return d end
-  end
-  return nil
+  local t, why = require("fastmatch.sigmahq").find({ root = here .. "/.." })
+  if not t then return nil, why end
+  return t.rules
 end
 
 -- -> opts | nil, message
@@ -78,8 +75,8 @@ function H.parse_args(argv)
   if o.format ~= "csv" and o.format ~= "jsonl" then return nil, "--format is csv or jsonl" end
   if #o.inputs == 0 then return nil, "no input file" end
   if #o.rules == 0 then
-    local d = H.default_rules()
-    if not d then return nil, "no rules: pass --rules DIR (../shared/data/sigma/sigmahq/rules is not here)" end
+    local d, why = H.default_rules()
+    if not d then return nil, "no rules: pass --rules DIR, or " .. tostring(why):gsub("^SigmaHQ rules not found: ", "") end
     o.rules[1] = d
   end
   return o
