@@ -52,7 +52,7 @@ end
 local eng
 section("load", function()
   local files = {}
-  local p = io.popen("LC_ALL=C find " .. B.shq(rules_dir) .. " -type f -name '*.yml' | LC_ALL=C sort")
+  local p = io.popen("LC_ALL=C find -L " .. B.shq(rules_dir) .. " -type f -name '*.yml' | LC_ALL=C sort")
   for f in p:lines() do files[#files + 1] = f end
   p:close()
   local texts = {}

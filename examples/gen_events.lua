@@ -131,7 +131,7 @@ function M.regression_events(dir)
   end
   local ok, cjson = pcall(require, "cjson")
   if not ok then return nil, "lua-cjson is not installed" end
-  local p = io.popen("find " .. ("'" .. dir:gsub("'", "'\\''") .. "'") ..
+  local p = io.popen("find -L " .. ("'" .. dir:gsub("'", "'\\''") .. "'") ..
     " -name '*.json' 2>/dev/null | LC_ALL=C sort")
   local events, files = {}, {}
   for path in p:lines() do

@@ -196,6 +196,7 @@ function R.engine(opts)
   local eng = assert(sigma.engine(opts))
   local n, skipped = eng:load(dir)
   if not n then error("cannot load rules from " .. dir .. ": " .. tostring(skipped)) end
+  if n == 0 then error("no rule loaded from " .. dir .. " (" .. #skipped .. " skipped)") end
   eng:match({ Event = { System = { Channel = "-" } } }) -- build the index now, not in the first timing
   return eng, { loaded = n, skipped = #skipped, seconds = fm.now() - t0, what = what, dir = dir }
 end

@@ -126,12 +126,13 @@ local function lines(text)
 end
 
 -- run hunt in a child (from another cwd: it must find the tree itself);
--- -> stdout, stderr, exit code
-local function hunt(args)
+-- -> stdout, stderr, exit code.  env: "NAME=value ..." for the child, and
+-- then no --rules (the default rules are the case)
+local function hunt(args, env)
   local out, errf = path("stdout"), path("stderr")
-  local cmd = ("cd / && env %s=%s %s=%s %s %s --rules %s %s >%s 2>%s"):format(
+  local cmd = ("cd / && env %s %s=%s %s=%s %s %s %s %s >%s 2>%s"):format(env or "",
     B.path_var, B.shq(package.path), B.cpath_var, B.shq(package.cpath), B.shq(B.lua()), B.shq(HUNT),
-    B.shq(path("rules")), args, B.shq(out), B.shq(errf))
+    env and "" or "--rules " .. B.shq(path("rules")), args, B.shq(out), B.shq(errf))
   local _, _, code = C.sh(cmd)  -- the exit status on every Lua (5.1's os.execute has none)
   return read(out), read(errf), code
 end
@@ -218,6 +219,30 @@ describe_sigma("fastmatch-hunt", function()
       assert.same({ CSV_WANT[1],
         [[2026-11-01T11:00:00Z,dc1,Security,4688,high,Whoami Execution,0b3b1a55-0000-4000-8000-000000000001,NewProcessName=C:\Windows\System32\whoami.exe]] },
         lines(out))
+    end)
+  end)
+
+  -- the default rules: a checkout of SigmaHQ's repository at SIGMA_DIR
+  -- (rules/ holds these few here), else the workspace's, else none
+  describe("without --rules", function()
+    it("hunts with $SIGMA_DIR/rules, a checkout laid out as upstream", function()
+      assert(os.execute("mkdir -p " .. B.shq(path("sigma/rules/windows")) .. " " .. B.shq(path("sigma/tests"))))
+      for name, text in pairs(RULES) do write(path("sigma/rules/windows/" .. name), text) end
+      local out, err, code = hunt(B.shq(path("events.jsonl")), "SIGMA_DIR=" .. B.shq(path("sigma")))
+      assert.equal(0, code, err)
+      assert.same(CSV_WANT, lines(out))
+    end)
+    it("says how to point at the rules when SIGMA_DIR holds none (exit 2)", function()
+      local out, err, code = hunt(B.shq(path("events.jsonl")), "SIGMA_DIR=" .. B.shq(path("rules")))
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("no rules: pass --rules DIR", err, 1, true)
+      assert.matches("SIGMA_DIR=" .. path("rules") .. ": " .. path("rules") .. " has no rules/ directory", err, 1, true)
+      assert.matches("https://github.com/SigmaHQ/sigma", err, 1, true)
+      -- nothing set and nothing in the workspace named: the same advice
+      _, err, code = hunt(B.shq(path("events.jsonl")), "-u SIGMA_DIR FM_SHARED=" .. B.shq(path("nothing")))
+      assert.equal(2, code)
+      assert.matches("FM_SHARED=" .. path("nothing") .. " holds no data/sigma/sigmahq/rules; or set SIGMA_DIR to a checkout of", err, 1, true)
     end)
   end)
 

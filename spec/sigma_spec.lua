@@ -81,7 +81,7 @@ local REG
 local function regression()
   if REG then return REG end
   local tests, events = {}, {}
-  local p = io.popen("LC_ALL=C find " .. DATA .. "regression_data -name info.yml | LC_ALL=C sort")
+  local p = io.popen("LC_ALL=C find -L " .. DATA .. "regression_data -name info.yml | LC_ALL=C sort")
   for info in p:lines() do
     local f = io.open(info)
     local y = lyaml.load(f:read("*a"))
@@ -212,7 +212,7 @@ describe("fastmatch.sigma", function()
     it("never raises on mutated SigmaHQ rules: each loads or is skipped with a reason", function()
       if not DATA then return pending(NODATA) end
       local files = {}
-      local p = io.popen("LC_ALL=C find " .. DATA .. "rules/windows -name '*.yml' | LC_ALL=C sort")
+      local p = io.popen("LC_ALL=C find -L " .. DATA .. "rules/windows -name '*.yml' | LC_ALL=C sort")
       for l in p:lines() do files[#files + 1] = l end
       p:close()
       print("sigma: mutated rules, seed " .. SEED)

@@ -659,6 +659,10 @@ function B.in_run(meta, ir)
     print(("   before: %s %s  (%s)"):format(B.fmt(r.before.value), r.before.unit, r.before.what))
     print(("   after:  %s %s  (%s)"):format(B.fmt(r.after.value), r.after.unit, r.after.what))
   end
+  if B.NO_VERDICT[r.verdict] then
+    print(("   in-run: %s (%s): %s"):format(r.verdict, r.pr, r.why))
+    return r
+  end
   print(("   in-run measured: %s %s (%s: %s) -> %s: %s"):format(B.fmt(r.measured), r.metric, r.pr,
     r.significant and ("significant, confirmed from " .. (r.significant == "memory" and "30% less memory" or "2x")) or
     (r.claim_value and ("claim " .. B.fmt(r.claim_value)) or "a method"), r.verdict, r.why))
