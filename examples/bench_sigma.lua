@@ -34,10 +34,11 @@ end
 -- not the README's and meet no goal.
 local sigmahq, no_rules = G.sigmahq()
 local rules_dir, rules_what
+local R -- kept for the whole run: its work directory (the built-in rules) goes with it
 if sigmahq then
   rules_dir, rules_what = sigmahq.rules, "all SigmaHQ rules"
 else
-  local R = dofile(here .. "inrun.lua")
+  R = dofile(here .. "inrun.lua")
   rules_dir, rules_what = R.builtin_rules_dir()
   say("   NOTE: %s", no_rules)
   say("   NOTE: the figures below are on %s, not comparable with the README's (every SigmaHQ rule)", rules_what)
