@@ -6,7 +6,8 @@
 #                         the module for that Lua, into build/<lua>/ (5.4 is
 #                         the default build, ./fastmatch/core.so)
 #   make test             install what is missing, build, run the whole suite
-#                         (5.4 three ways, every other installed Lua once)
+#                         (5.4 three ways, every other installed Lua once),
+#                         then say which Luas ran and which were skipped, why
 #   make test-hosts       the nginx (LuaJIT) and HAProxy (Lua 5.3) host specs
 #   make experiments      the main job: the guide's experiments (QUICK=1: smoke run)
 #   make bench            the benchmarks (ratios measured side by side)
