@@ -32,8 +32,8 @@ local function in_run()
   if fm.allocator ~= "mimalloc" then
     return { verdict = "not applicable here", why = "fastmatch built with MIMALLOC=0" }
   end
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local path = R.stream()
   local rules, what = R.rules_dir()
   local hunt = R.here .. "../bin/fastmatch-hunt"

@@ -71,6 +71,10 @@ local function experiments()
   local results = {}
   local t_all = fm.now()
   print(("fastmatch experiments (%s mode): %d scripts in %s"):format(opts.quick and "quick" or "full", #names, here))
+  -- where the in-run results' rules come from (examples/inrun.lua), or why there are none
+  local sigmahq, no_rules = require("fastmatch.sigmahq").find({ root = root })
+  print(sigmahq and ("in-run results (in our detection run): SigmaHQ's rules from %s (%s)"):format(sigmahq.rules, sigmahq.source)
+    or ("in-run results (in our detection run): not measured here: %s"):format(no_rules))
   for i, name in ipairs(names) do
     local id = tonumber(name:sub(1, 2))
     if not opts.only or opts.only[id] then

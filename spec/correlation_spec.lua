@@ -971,7 +971,7 @@ end)
 
 -- ---------------------------------------------------------------- Hayabusa's rule set
 local function hayabusa_dir()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
+  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared" } do
     if d then
       local f = io.open(d .. "/data/hayabusa-rules/REVISION")
       if f then f:close(); return d .. "/data/hayabusa-rules" end

@@ -209,7 +209,8 @@ local function titles(out) -- the RuleTitle column of a standard CSV timeline, i
 end
 
 -- run hunt in a child (from another cwd: it must find the tree itself);
--- opts.env: environment (TZ=UTC unless given), opts.rules: false for none.
+-- opts.env: environment (TZ=UTC unless given), opts.unset: names to unset,
+-- opts.rules: false for no --rules (the default rules are the case).
 -- -> stdout, stderr, exit code
 local function hunt(args, opts)
   opts = opts or {}
@@ -219,6 +220,7 @@ local function hunt(args, opts)
   local e = {}
   for k, v in pairs(env) do e[#e + 1] = k .. "=" .. B.shq(v) end
   table.sort(e)
+  for i, k in ipairs(opts.unset or {}) do table.insert(e, i, "-u " .. k) end -- options before assignments
   local cmd = ("cd / && env %s %s=%s %s=%s %s %s %s %s >%s 2>%s"):format(table.concat(e, " "),
     B.path_var, B.shq(package.path), B.cpath_var, B.shq(package.cpath), B.shq(B.lua()), B.shq(HUNT),
     opts.rules == false and "" or "--rules " .. B.shq(path("rules")), args, B.shq(out), B.shq(errf))
@@ -277,6 +279,33 @@ describe_sigma("fastmatch-hunt", function()
         [[2026-11-01 11:00:00.000 +00:00,dc1,Security,4688,high,9,Whoami Execution,NewProcessName: C:\Windows\System32\whoami.exe,CommandLine: whoami]] },
         lines(out))
     end)
+  end)
+
+  -- the default rules: a checkout of SigmaHQ's repository at SIGMA_DIR
+  -- (rules/ holds these few here), else the workspace's, else none
+  describe("without --rules", function()
+    it("hunts with $SIGMA_DIR/rules, a checkout laid out as upstream", function()
+      assert(os.execute("mkdir -p " .. B.shq(path("sigma/rules/windows")) .. " " .. B.shq(path("sigma/tests"))))
+      for name, text in pairs(RULES) do write(path("sigma/rules/windows/" .. name), text) end
+      local out, err, code = hunt(EV, { env = { SIGMA_DIR = path("sigma") }, rules = false })
+      assert.equal(0, code, err)
+      assert.same(CSV_WANT, lines(out))
+    end)
+    it("says how to point at the rules when SIGMA_DIR holds none (exit 2)", function()
+      local out, err, code = hunt(EV, { env = { SIGMA_DIR = path("rules") }, rules = false })
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("no rules: pass --rules DIR", err, 1, true)
+      assert.matches("SIGMA_DIR=" .. path("rules") .. ": " .. path("rules") .. " has no rules/ directory", err, 1, true)
+      assert.matches("https://github.com/SigmaHQ/sigma", err, 1, true)
+      -- nothing set and nothing in the workspace named: the same advice
+      _, err, code = hunt(EV, { env = { FM_SHARED = path("nothing") }, unset = { "SIGMA_DIR" }, rules = false })
+      assert.equal(2, code)
+      assert.matches("FM_SHARED=" .. path("nothing") .. " holds no data/sigma/sigmahq/rules; or set SIGMA_DIR to a checkout of", err, 1, true)
+    end)
+  end)
+
+  describe("inputs", function()
     it("an unreadable input gives exit 1, and the other inputs are still hunted", function()
       local out, err, code = hunt(q(path("missing.jsonl")) .. " " .. EV)
       assert.equal(1, code)

@@ -38,8 +38,9 @@ H.record, H.timeline, H.summary = record, TL, Sm  -- for the stages that add rec
 local USAGE = [[
 usage: fastmatch-hunt [options] FILE...        (FILE: JSON events, one a line; - for stdin)
 Input:
-  -r, --rules DIR|FILE       Sigma rules (repeatable); default: the SigmaHQ rules beside the clone
-      --logsources FILE      logsource mapping (thor.yml format); default: the engine's
+  -r, --rules DIR|FILE       Sigma rules (repeatable); default: $SIGMA_DIR/rules, SIGMA_DIR a
+                             checkout of https://github.com/SigmaHQ/sigma
+      --logsources FILE      logsource mapping (thor.yml format), or none; default: the engine's
   -f, --file FILE            an input (as a FILE argument)
   -d, --directory DIR        every *.json / *.jsonl file under DIR
 Rules (Hayabusa's filtering flags; LIST: comma-separated, flags repeatable):
@@ -73,18 +74,14 @@ Display:
   -h, --help
 ]]
 
--- The SigmaHQ rules beside the clone ($FM_SHARED overrides), or nil.
+-- SigmaHQ's core rules: $SIGMA_DIR/rules (a checkout of SigmaHQ's
+-- repository), else the workspace's ($FM_SHARED, ../shared beside the
+-- clone); -> dir | nil, why (fastmatch.sigmahq says how to point at them).
 function H.default_rules()
-  local dirs = {}
-  local env = os.getenv("FM_SHARED")
-  if env and env ~= "" then dirs[#dirs + 1] = env .. "/data/sigma/sigmahq/rules"; dirs[#dirs + 1] = env .. "/sigmahq/rules" end
   local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-  if #dirs == 0 then dirs[1] = here .. "/../../shared/data/sigma/sigmahq/rules" end
-  for _, d in ipairs(dirs) do
-    local f = io.open(d .. "/windows")
-    if f then f:close(); return d end
-  end
-  return nil
+  local t, why = require("fastmatch.sigmahq").find({ root = here .. "/.." })
+  if not t then return nil, why end
+  return t.rules
 end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -215,8 +212,8 @@ function H.parse_args(argv)
   end
   if #o.inputs == 0 then return nil, "no input file" end
   if #o.rules == 0 then
-    local d = H.default_rules()
-    if not d then return nil, "no rules: pass --rules DIR (../shared/data/sigma/sigmahq/rules is not here)" end
+    local d, why = H.default_rules()
+    if not d then return nil, "no rules: pass --rules DIR, or " .. tostring(why):gsub("^SigmaHQ rules not found: ", "") end
     o.rules[1] = d
   end
   return o

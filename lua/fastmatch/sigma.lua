@@ -191,7 +191,9 @@ function Engine:load(path)
   f:close()
   local files = {}
   if rerr and code == 21 then  -- EISDIR: walk it, in a stable order
-    local p = io.popen("LC_ALL=C find " .. shell_quote(path) .. " -type f -name '*.yml' | LC_ALL=C sort")
+    -- -L: through symbolic links too (a checkout whose rules/, or whose
+    -- subdirectories, are links loads as the real one does)
+    local p = io.popen("LC_ALL=C find -L " .. shell_quote(path) .. " -type f -name '*.yml' | LC_ALL=C sort")
     for line in p:lines() do files[#files + 1] = line end
     p:close()
   else
