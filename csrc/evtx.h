@@ -150,6 +150,10 @@ int fm_evtx_file_read_chunk(fm_evtx_file *f, size_t *n, int64_t *index,
 int fm_evtx_file_next(fm_evtx_file *f, fm_evtx *x);
 void fm_evtx_file_close(fm_evtx_file *f);
 
+/* The CRC-32 of p[0..n) by tables and by the fast path (fuzzing). */
+void fm_evtx_crc_check(const unsigned char *p, size_t n, uint32_t *tab,
+                       uint32_t *fast);
+
 /* Does p[0..n) start like an EVTX file (its header magic, or a chunk's)? */
 int fm_evtx_sniff(const void *p, size_t n);
 
