@@ -2386,16 +2386,16 @@ int fm_evtx_file_open(fm_evtx_file *f, fm_evtx *x, fm_evtx_readfn read, void *ud
   return 0;
 }
 
-int fm_evtx_file_read_chunk(fm_evtx_file *f, size_t *n, int64_t *index,
-                            uint64_t *base) {
+int fm_evtx_file_read_chunk(fm_evtx_file *f, unsigned char *dst, size_t *n,
+                            int64_t *index, uint64_t *base) {
   ptrdiff_t got;
   if (f->notevtx == 1 || f->eof) return 0;
   *base = f->pos;
-  got = read_full(f, f->buf, FM_EVTX_CHUNK_SIZE);
+  got = read_full(f, dst, FM_EVTX_CHUNK_SIZE);
   if (got < 0) return FM_EVTX_EREAD;
   if (got == 0) return 0;
   if (f->notevtx == -1) { /* no file header: is the first chunk one? */
-    if (memcmp(f->buf, "ElfChnk", 8) != 0) {
+    if (memcmp(dst, "ElfChnk", 8) != 0) {
       f->notevtx = 1;
       return 0;
     }
@@ -2411,16 +2411,21 @@ int fm_evtx_file_next(fm_evtx_file *f, fm_evtx *x) {
     size_t n;
     int64_t index;
     uint64_t base;
-    int rc = fm_evtx_file_read_chunk(f, &n, &index, &base);
+    int rc = fm_evtx_file_read_chunk(f, f->buf, &n, &index, &base);
     if (rc <= 0) {
-      if (rc == 0 && f->notevtx == 1 && f->next == 0 && f->pos > FM_EVTX_HEADER_SIZE)
-        fm_evtx_report_to(x, FM_EVTX_R_FILE, -1, 0, 0,
-                          "not an EVTX file (no file header, no chunk)");
+      if (rc == 0) fm_evtx_file_end(f, x);
       return rc;
     }
     rc = fm_evtx_load(x, f->buf, n, base, index);
     if (rc != 0) return rc;
   }
+}
+
+void fm_evtx_file_end(fm_evtx_file *f, fm_evtx *x) {
+  if (f->notevtx == 1 && f->next == 0 && f->pos > FM_EVTX_HEADER_SIZE &&
+      !f->ended) /* neither a file header nor a chunk */
+    fm_evtx_report_to(x, FM_EVTX_R_FILE, -1, 0, 0, "not an EVTX file");
+  f->ended = 1;
 }
 
 void fm_evtx_file_close(fm_evtx_file *f) {

@@ -131,6 +131,7 @@ typedef struct fm_evtx_file {
   int64_t next;       /* number of the next chunk */
   int eof, err;       /* err: errno of a failed read */
   int notevtx;        /* the header and the first chunk are both bad */
+  int ended;          /* fm_evtx_file_end was called */
   /* the header's fields (0 when the header is bad) */
   uint64_t first_chunk, last_chunk, next_record_id;
   uint32_t header_chunks, flags;
@@ -141,13 +142,17 @@ typedef struct fm_evtx_file {
    FM_EVTX_NOMEM.  A bad header is reported and the chunks are read. */
 int fm_evtx_file_open(fm_evtx_file *f, fm_evtx *x, fm_evtx_readfn read,
                       void *ud);
-/* Read the next chunk into f->buf: 1 with *n its size (65536, or less for
-   a cut last chunk) and *index, *base set; 0 at the end; FM_EVTX_EREAD. */
-int fm_evtx_file_read_chunk(fm_evtx_file *f, size_t *n, int64_t *index,
-                            uint64_t *base);
+/* Read the next chunk into dst (65536 bytes): 1 with *n its size (65536,
+   or less for a cut last chunk) and *index, *base set; 0 at the end;
+   FM_EVTX_EREAD. */
+int fm_evtx_file_read_chunk(fm_evtx_file *f, unsigned char *dst, size_t *n,
+                            int64_t *index, uint64_t *base);
 /* Load the next chunk that has records into x: 1, 0 at the end, or a
    negative code.  A cut chunk is reported here. */
 int fm_evtx_file_next(fm_evtx_file *f, fm_evtx *x);
+/* At the end of the chunks (fm_evtx_file_next calls it): reports a file
+   that had neither a file header nor a chunk, once. */
+void fm_evtx_file_end(fm_evtx_file *f, fm_evtx *x);
 void fm_evtx_file_close(fm_evtx_file *f);
 
 /* The CRC-32 of p[0..n) by tables and by the fast path (fuzzing). */
