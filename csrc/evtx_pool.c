@@ -40,6 +40,10 @@ typedef struct worker {
   fm_evtx_pool *p;
   fm_evtx *x;
   job *cur;
+  /* reports made while a record is read: they go before it on the tape */
+  fm_evtx_report *q;
+  size_t qn, qcap;
+  int qnomem;
   fm_jsonout jo;
   fm_sink rec; /* the recording sink */
   pthread_t th;
@@ -68,6 +72,7 @@ struct fm_evtx_pool {
 
 /* ---- the tape */
 
+/* Append n bytes (s NULL: n bytes of room, taken). */
 static int put(job *j, const void *s, size_t n) {
   if (j->ocap - j->olen < n) {
     size_t cap = j->ocap ? j->ocap : 256 * 1024;
@@ -77,7 +82,7 @@ static int put(job *j, const void *s, size_t n) {
     if (nb == NULL) return j->nomem = 1, -1;
     j->out = nb, j->ocap = cap;
   }
-  memcpy(j->out + j->olen, s, n);
+  if (s != NULL) memcpy(j->out + j->olen, s, n);
   j->olen += n;
   return 0;
 }
@@ -144,8 +149,35 @@ int fm_evtx_pool_replay(fm_evtx_pool *p, fm_sink *s) {
 /* ---- workers */
 
 static void on_report(void *ud, const fm_evtx_report *r) {
-  job *j = ((worker *)ud)->cur;
-  if (put(j, "D", 1) == 0) put(j, r, sizeof *r);
+  worker *w = ud;
+  if (w->qn == w->qcap) {
+    size_t cap = w->qcap ? 2 * w->qcap : 16;
+    fm_evtx_report *nq = fm_realloc(w->q, cap * sizeof *nq);
+    if (nq == NULL) {
+      w->qnomem = 1;
+      return;
+    }
+    w->q = nq, w->qcap = cap;
+  }
+  w->q[w->qn++] = *r;
+}
+
+/* Put the waiting reports on the tape at offset at (before the record
+   written from there, which moves up). */
+static int flush_reports(worker *w, job *j, size_t at) {
+  size_t k = w->qn * (1 + sizeof(fm_evtx_report)), tail = j->olen - at, i;
+  if (w->qnomem) j->nomem = 1;
+  w->qnomem = 0;
+  if (w->qn == 0) return 0;
+  if (put(j, NULL, k) != 0) return -1; /* room */
+  memmove(j->out + at + k, j->out + at, tail);
+  for (i = 0; i < w->qn; i++) {
+    char *d = j->out + at + i * (1 + sizeof(fm_evtx_report));
+    d[0] = 'D';
+    memcpy(d + 1, &w->q[i], sizeof(fm_evtx_report));
+  }
+  w->qn = 0;
+  return 0;
 }
 
 static void stats_sub(fm_evtx_stats *d, const fm_evtx_stats *a, const fm_evtx_stats *b) {
@@ -173,6 +205,7 @@ static void run_job(worker *w, job *j) {
   j->olen = 0, j->nomem = 0;
   fm_evtx_set_counted(w->x, p->counted);
   rc = fm_evtx_load(w->x, j->in, j->n, j->base, j->index);
+  flush_reports(w, j, 0);
   while (rc == 1) {
     size_t at = j->olen, lenat;
     if (put(j, "R", 1) != 0 || put(j, &rec, sizeof rec) != 0) break;
@@ -189,6 +222,7 @@ static void run_job(worker *w, job *j) {
     if (rc != FM_EVTX_RECORD) {
       j->olen = at; /* no record (the end), or out of memory */
       if (rc != FM_EVTX_END) j->nomem = 1;
+      flush_reports(w, j, at);
       break;
     }
     memcpy(j->out + at + 1, &rec, sizeof rec);
@@ -196,6 +230,7 @@ static void run_job(worker *w, job *j) {
       uint32_t len = (uint32_t)(j->olen - lenat - 4);
       memcpy(j->out + lenat, &len, 4);
     }
+    if (flush_reports(w, j, at) != 0) break;
     rc = 1;
   }
   if (rc < 0) j->nomem = 1;
@@ -271,6 +306,7 @@ void fm_evtx_pool_free(fm_evtx_pool *p) {
       if (p->w[i].started) pthread_join(p->w[i].th, NULL);
       fm_evtx_free(p->w[i].x);
       fm_jsonout_free(&p->w[i].jo);
+      fm_free(p->w[i].q);
     }
     fm_free(p->w);
   }
