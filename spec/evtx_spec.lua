@@ -406,8 +406,9 @@ describe("fm.evtx", function()
         local why = "no evtxexport (Debian libevtx-utils; make deps installs it)"
         C.skip(why); return pending(why)
       end
+      -- (the crate's samples: the regression files are held to evtx_dump's
+      -- own JSON above, and evtxexport's start-up costs more than they do)
       local paths = files(SAMPLES, "*.evtx")
-      for _, p in ipairs(files(REGRESSION, "*.evtx")) do paths[#paths + 1] = p end
       local both, extra = 0, 0
       for _, path in ipairs(paths) do
         local byid, used = {}, {}
@@ -446,7 +447,7 @@ describe("fm.evtx", function()
         end
       end
       print(("evtx vs evtxexport: %d records both read agree; %d more read here only"):format(both, extra))
-      assert.is_true(both > 17000)
+      assert.is_true(both > 17000) -- every sample: evtxexport reads 17 704 records of them
     end)
   end)
 
