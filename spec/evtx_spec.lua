@@ -198,26 +198,27 @@ local function crafted(records)
   return recs, reports, st
 end
 
+-- One pair's JSON was not made by evtx_dump from its .evtx: its SystemTime
+-- has 100-ns digits (evtx_dump prints microseconds) and a value's case
+-- differs from the file (evtxexport agrees with ours).  It is compared with
+-- timestamps cut to microseconds and strings without case; every other
+-- pair exactly.
+local ODD = "ad691d92-15f2-4181-9aa4-723c74f9ddc3"
+local function loosen(v)
+  if type(v) == "string" then
+    local t = v:match("^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d%d%d%d)%d*Z$")
+    return t and t .. "Z" or v:lower()
+  end
+  if type(v) ~= "table" then return v end
+  local o = {}
+  for k, x in pairs(v) do o[k] = loosen(x) end
+  return o
+end
+
 -- ----------------------------------------------------------------------
 describe("fm.evtx", function()
   -- --------------------------------------------------------------------
   describe("the SigmaHQ regression pairs (evtx_dump's JSON beside each .evtx)", function()
-    -- One pair's JSON was not made by evtx_dump from its .evtx: its
-    -- SystemTime has 100-ns digits (evtx_dump prints microseconds) and a
-    -- value's case differs from the file (evtxexport agrees with ours).
-    -- It is compared with timestamps cut to microseconds and strings
-    -- without case; every other pair exactly.
-    local ODD = "ad691d92-15f2-4181-9aa4-723c74f9ddc3"
-    local function loosen(v)
-      if type(v) == "string" then
-        local t = v:match("^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d%d%d%d)%d*Z$")
-        return t and t .. "Z" or v:lower()
-      end
-      if type(v) ~= "table" then return v end
-      local o = {}
-      for k, x in pairs(v) do o[k] = loosen(x) end
-      return o
-    end
 
     it("decode to the value evtx_dump wrote, record for record (192 files, 222 records)", function()
       if not DATA then C.skip(NODATA); return pending(NODATA) end
@@ -561,6 +562,60 @@ describe("fm.evtx", function()
       assert.has_error(function()
         for _ in fm.evtx(SAMPLES .. "sample_with_a_bad_chunk_magic.evtx", { on_error = function() error("stop") end }) do end
       end)
+    end)
+  end)
+
+  -- --------------------------------------------------------------------
+  describe("fastmatch-evtx (bin/)", function()
+    local CMD = root .. "/bin/fastmatch-evtx"
+    local function run(args)
+      return C.sh(("%s %s %s"):format(C.lua, CMD, args))
+    end
+
+    it("writes evtx_dump's JSON, a record a line, of files and directories", function()
+      if not DATA then C.skip(NODATA); return pending(NODATA) end
+      if not has_cjson then C.skip("no lua-cjson"); return pending("no lua-cjson") end
+      local dir = REGRESSION .. "/rules/windows/process_creation"
+      local out = os.tmpname()
+      local ok, log = run(("-o %s %s"):format(out, dir))
+      assert.is_true(ok, log)
+      local want = {}
+      for _, p in ipairs(files(dir, "*.evtx")) do
+        for _, t in ipairs(split_json(slurp(p:gsub("%.evtx$", ".json")))) do want[#want + 1] = t end
+      end
+      local i, loose = 0, 0
+      for line in io.lines(out) do
+        i = i + 1
+        local got = cjson.decode(line)
+        if diff(got, want[i]) then -- the odd pair (see ODD)
+          loose = loose + 1
+          assert.is_nil(diff(loosen(got), loosen(want[i])), "record " .. i)
+        end
+      end
+      assert.are.equal(#want, i)
+      assert.is_true(loose <= 1)
+      assert.matches(("fastmatch%%-evtx: %d records from %d file%%(s%%)"):format(#want, #files(dir, "*.evtx")), log)
+      ok, log = run(("--format json --threads 2 -o %s %s"):format(out, SAMPLES .. "security.evtx"))
+      assert.is_true(ok, log)
+      local docs = split_json(slurp(out))
+      assert.are.equal(2261, #docs)
+      assert.are.equal(2261, docs[2261].Event.System.EventRecordID)
+      os.remove(out)
+    end)
+
+    it("reports damage on stderr, goes on, and sums it up; exit 1 for a missing input, 2 for misuse", function()
+      if not DATA then C.skip(NODATA); return pending(NODATA) end
+      local ok, log = run(("-o /dev/null %s /nonexistent.evtx %s"):format(
+        SAMPLES .. "sample_with_a_bad_chunk_magic.evtx", SAMPLES .. "security.evtx"))
+      assert.is_false(ok)
+      assert.matches("sample_with_a_bad_chunk_magic.evtx: chunk 6, offset 397312: bad chunk magic %(chunk skipped%)", log)
+      assert.matches("cannot open '/nonexistent.evtx'", log)
+      assert.matches("2562 records from 2 file%(s%)", log)
+      assert.matches("damage: 2 chunk%(s%) and 1 record%(s%) skipped, 3 warning%(s%)", log)
+      local _, _, code = run("--format xml x.evtx")
+      assert.are.equal(2, code)
+      _, _, code = run("")
+      assert.are.equal(2, code)
     end)
   end)
 
