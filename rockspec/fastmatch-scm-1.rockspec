@@ -53,7 +53,7 @@ build = {
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
       },
-      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
+      bin = { ["fastmatch-hunt"] = "examples/hunt.lua", ["fastmatch-evtx"] = "bin/fastmatch-evtx" },
    },
    install_variables = {
       LUA = "$(LUA)",
