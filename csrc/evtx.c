@@ -256,9 +256,21 @@ static void arena_reset(arena *a) {
 }
 
 /* n bytes at the end of the current block, or a new block: 8-aligned. */
-static void *arena_alloc(arena *a, size_t n) {
+static void *arena_grow(arena *a, size_t n);
+static inline void *arena_alloc(arena *a, size_t n) {
   ablock *b = a->cur;
   n = (n + 7) & ~(size_t)7;
+  if (__builtin_expect(b != NULL && b->cap - b->used >= n, 1)) {
+    void *p = ABLK_DATA(b) + b->used;
+    b->used += n;
+    a->total += n;
+    return p;
+  }
+  return arena_grow(a, n);
+}
+
+static void *arena_grow(arena *a, size_t n) {
+  ablock *b = a->cur;
   if (b == NULL || b->cap - b->used < n) {
     size_t cap = a->first;
     if (cap < n) cap = n;
@@ -625,7 +637,15 @@ static size_t put_cp(char *d, uint32_t c) {
 
 /* Units before the first NUL (a substituted string ends there). */
 static size_t utf16_strlen(const unsigned char *p, size_t units) {
-  for (size_t i = 0; i < units; i++)
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 8 <= units; i += 8) {
+    int m = _mm_movemask_epi8(
+        _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(p + 2 * i)), _mm_setzero_si128()));
+    if (m != 0) return i + (size_t)(__builtin_ctz((unsigned)m) >> 1);
+  }
+#endif
+  for (; i < units; i++)
     if (p[2 * i] == 0 && p[2 * i + 1] == 0) return i;
   return units;
 }
@@ -1948,9 +1968,28 @@ static int emit_content(walk *W, const char *key, size_t klen, const xnode *list
   size_t n;
   int rc;
   if (ci->arrays) return emit_array(W, key, klen, list, f);
-  if (!skip && ci->count == 1 && ci->first.kind == I_VAL &&
-      is_number_type(ci->first.type))
-    return emit_number(W, key, klen, &ci->first);
+  if (!skip && ci->count == 1) { /* one item: no second pass */
+    const item *o = &ci->first;
+    char *d;
+    switch (o->kind) {
+    case I_VAL:
+      if (is_number_type(o->type)) return emit_number(W, key, klen, o);
+      if ((d = arena_alloc(&W->x->ra, val_bound(o->type, o->len) + 1)) == NULL)
+        return FM_EVTX_NOMEM;
+      n = fmt_value(d, o->type, o->p, o->len);
+      SINK(W->s->scalar(W->s, key, klen, FM_SV_STR | STABLE, d, n));
+      return 0;
+    case I_TEXT16:
+      if ((d = arena_alloc(&W->x->ra, 3 * (size_t)o->len + 1)) == NULL) return FM_EVTX_NOMEM;
+      n = utf16_to_utf8(d, o->p, o->len);
+      SINK(W->s->scalar(W->s, key, klen, FM_SV_STR | STABLE, d, n));
+      return 0;
+    case I_UTF8:
+      SINK(W->s->scalar(W->s, key, klen, FM_SV_STR | STABLE, (const char *)o->p, o->len));
+      return 0;
+    default: break;
+    }
+  }
   if (skip && !ci->other && ci->nvals == 1 && is_number_type(ci->val.type))
     return emit_number(W, key, klen, &ci->val);
   if ((rc = list_text(W, list, f, &s, &n)) != 0) return rc;
@@ -2163,9 +2202,14 @@ static int emit_body(walk *W, const char *key, size_t klen, const xelem *e,
 ** Chunks and records.
 ** ------------------------------------------------------------------- */
 static int all_zero(const unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i]) return 0;
-  return 1;
+  uint64_t acc = 0;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) { /* a word at a time, a cache line a step */
+    for (int k = 0; k < 64; k += 8) acc |= rd64(p + i + k);
+    if (acc) return 0;
+  }
+  for (; i < n; i++) acc |= p[i];
+  return acc == 0;
 }
 
 int fm_evtx_load(fm_evtx *x, const unsigned char *data, size_t n, uint64_t base,

@@ -173,8 +173,8 @@ typedef struct fm_jsonout {
   size_t len, cap;
   int indent; /* spaces per level, 0: one line */
   int depth, err;
-  unsigned char first[64]; /* bit per level: no member yet */
-  unsigned char arr[64];   /* bit per level: an array */
+  unsigned char first[512]; /* per level: no member yet */
+  unsigned char arr[512];   /* per level: an array */
 } fm_jsonout;
 
 void fm_jsonout_init(fm_jsonout *j, int indent);

@@ -6,12 +6,17 @@
 ** Owns: JSON syntax and string escaping.  Must not touch: any front end
 ** (it knows only the sink's calls), Lua.
 */
+#include <stdint.h>
 #include <string.h>
 
 #include "evtx.h"
 #include "fastmatch.h"
 
-#define MAXLEVEL (64 * 8)
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define MAXLEVEL 512
 
 static int grow(fm_jsonout *j, size_t more) {
   size_t cap;
@@ -45,21 +50,72 @@ static const unsigned char esc[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-static int put_string(fm_jsonout *j, const char *s, size_t n) {
+/* The high bit of each byte of x that is below 0x20, '"' or '\\' (bits
+   above the lowest one set may be wrong: only the lowest is used). */
+static inline uint64_t special8(uint64_t x) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  uint64_t q = x ^ (ones * 0x22), b = x ^ (ones * 0x5C);
+  return ((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+}
+
+/* Write s[0..n) quoted and escaped at d (room for 6n + 16): the end.
+   Runs of bytes that need no escape go 16 or 8 at a time. */
+static char *put_string(char *d, const char *s, size_t n) {
   static const char hx[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s, *e = p + n;
-  char *d;
-  if (grow(j, 6 * n + 2) != 0) return FM_SINK_NOMEM; /* the worst case */
-  d = j->buf + j->len;
   *d++ = '"';
-  while (p < e) {
-    const unsigned char *r = p;
-    while (r < e && !esc[*r]) r++;
-    memcpy(d, p, (size_t)(r - p));
-    d += r - p;
-    if (r == e) break;
+  for (;;) {
+#if defined(__SSE2__)
+    while (e - p >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)p);
+      /* bytes < 0x20 (signed compare after flipping the sign bit), '"', '\\' */
+      __m128i lo = _mm_cmplt_epi8(_mm_xor_si128(v, _mm_set1_epi8((char)0x80)),
+                                  _mm_set1_epi8((char)(0x20 ^ 0x80)));
+      __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+      __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+      int m = _mm_movemask_epi8(_mm_or_si128(lo, _mm_or_si128(q, b)));
+      _mm_storeu_si128((__m128i *)d, v);
+      if (m == 0) {
+        d += 16, p += 16;
+        continue;
+      }
+      int k = __builtin_ctz((unsigned)m);
+      d += k, p += k;
+      break;
+    }
+#endif
+    /* 8 bytes at a time by SWAR: the first byte below 0x20, '"' or '\\';
+       the last few bytes of a string of 8 or more as the last 8 */
+    while (e - p >= 8 || (e - p > 0 && n >= 8)) {
+      uint64_t x, m;
+      size_t r = (size_t)(e - p);
+      if (r >= 8) {
+        memcpy(&x, p, 8);
+        m = special8(x);
+        memcpy(d, &x, 8);
+        if (m == 0) {
+          d += 8, p += 8;
+          continue;
+        }
+      } else {
+        memcpy(&x, e - 8, 8);
+        m = special8(x) >> (8 * (8 - r));
+        if (m == 0) {
+          memcpy(d, p, r);
+          d += r, p = e;
+          break;
+        }
+        x >>= 8 * (8 - r);
+        memcpy(d, &x, 8); /* (room for it: 6n + 16 was asked) */
+      }
+      int k = __builtin_ctzll(m) >> 3;
+      d += k, p += k;
+      break;
+    }
+    while (p < e && !esc[*p]) *d++ = (char)*p++;
+    if (p == e) break;
     *d++ = '\\';
-    switch (*r) {
+    switch (*p) {
     case '"': *d++ = '"'; break;
     case '\\': *d++ = '\\'; break;
     case '\n': *d++ = 'n'; break;
@@ -69,53 +125,55 @@ static int put_string(fm_jsonout *j, const char *s, size_t n) {
     case '\f': *d++ = 'f'; break;
     default:
       *d++ = 'u', *d++ = '0', *d++ = '0';
-      *d++ = hx[*r >> 4], *d++ = hx[*r & 15];
+      *d++ = hx[*p >> 4], *d++ = hx[*p & 15];
     }
-    p = r + 1;
+    p++;
   }
   *d++ = '"';
-  j->len = (size_t)(d - j->buf);
-  return 0;
+  return d;
 }
 
-static int bit(const unsigned char *b, int i) { return b[i >> 3] >> (i & 7) & 1; }
-static void setbit(unsigned char *b, int i, int v) {
-  if (v) b[i >> 3] |= (unsigned char)(1 << (i & 7));
-  else b[i >> 3] &= (unsigned char)~(1 << (i & 7));
+static inline int bit(const unsigned char *b, int i) { return b[i]; }
+static inline void setbit(unsigned char *b, int i, int v) { b[i] = (unsigned char)v; }
+
+/* Room for an event: its separator, indentation, key and value (more
+   bytes): the place to write at, or NULL. */
+static char *room(fm_jsonout *j, size_t more) {
+  more += 16 + (size_t)j->indent * (size_t)(j->depth + 1);
+  if (j->cap - j->len < more && grow(j, more) != 0) return NULL;
+  return j->buf + j->len;
 }
 
-static int newline(fm_jsonout *j, int level) {
-  size_t n = 1 + (size_t)j->indent * (size_t)level;
-  if (grow(j, n) != 0) return FM_SINK_NOMEM;
-  j->buf[j->len] = '\n';
-  memset(j->buf + j->len + 1, ' ', n - 1);
-  j->len += n;
-  return 0;
-}
-
-/* The separator and key before a member or element. */
-static int lead(fm_jsonout *j, const char *key, size_t klen) {
+/* The separator and key before a member or element, at d. */
+static char *lead(fm_jsonout *j, char *d, const char *key, size_t klen) {
   if (j->depth > 0) {
     int lv = j->depth - 1;
-    if (!bit(j->first, lv) && fm_jsonout_raw(j, ",", 1) != 0) return FM_SINK_NOMEM;
-    setbit(j->first, lv, 0);
-    if (j->indent && newline(j, j->depth) != 0) return FM_SINK_NOMEM;
+    if (!bit(j->first, lv)) *d++ = ',';
+    else setbit(j->first, lv, 0);
+    if (j->indent) {
+      size_t k = (size_t)j->indent * (size_t)j->depth;
+      *d++ = '\n';
+      memset(d, ' ', k);
+      d += k;
+    }
     if (!bit(j->arr, lv)) {
-      if (put_string(j, key != NULL ? key : "", key != NULL ? klen : 0) != 0)
-        return FM_SINK_NOMEM;
-      if (fm_jsonout_raw(j, j->indent ? ": " : ":", j->indent ? 2 : 1) != 0)
-        return FM_SINK_NOMEM;
+      d = put_string(d, key != NULL ? key : "", key != NULL ? klen : 0);
+      *d++ = ':';
+      if (j->indent) *d++ = ' ';
     }
   }
-  return 0;
+  return d;
 }
 
 static int jo_begin(fm_sink *s, const char *key, size_t klen, int array) {
   fm_jsonout *j = (fm_jsonout *)s;
   int arr = FM_SV_KIND(array) != 0;
+  char *d;
   if (j->depth >= MAXLEVEL) return j->err = 1, FM_SINK_OTHER;
-  if (lead(j, key, klen) != 0 || fm_jsonout_raw(j, arr ? "[" : "{", 1) != 0)
-    return FM_SINK_NOMEM;
+  if ((d = room(j, 6 * klen + 4)) == NULL) return FM_SINK_NOMEM;
+  d = lead(j, d, key, klen);
+  *d++ = arr ? '[' : '{';
+  j->len = (size_t)(d - j->buf);
   setbit(j->first, j->depth, 1);
   setbit(j->arr, j->depth, arr);
   j->depth++;
@@ -125,21 +183,34 @@ static int jo_begin(fm_sink *s, const char *key, size_t klen, int array) {
 static int jo_end(fm_sink *s) {
   fm_jsonout *j = (fm_jsonout *)s;
   int lv;
+  char *d;
   if (j->depth == 0) return j->err = 1, FM_SINK_OTHER;
   lv = --j->depth;
-  if (j->indent && !bit(j->first, lv) && newline(j, lv) != 0) return FM_SINK_NOMEM;
-  return fm_jsonout_raw(j, bit(j->arr, lv) ? "]" : "}", 1);
+  if ((d = room(j, 2)) == NULL) return FM_SINK_NOMEM;
+  if (j->indent && !bit(j->first, lv)) {
+    size_t k = (size_t)j->indent * (size_t)lv;
+    *d++ = '\n';
+    memset(d, ' ', k);
+    d += k;
+  }
+  *d++ = bit(j->arr, lv) ? ']' : '}';
+  j->len = (size_t)(d - j->buf);
+  return 0;
 }
 
 static int jo_scalar(fm_sink *s, const char *key, size_t klen, int kind,
                      const char *v, size_t vlen) {
   fm_jsonout *j = (fm_jsonout *)s;
-  if (lead(j, key, klen) != 0) return FM_SINK_NOMEM;
+  char *d = room(j, 6 * (klen + vlen) + 8);
+  if (d == NULL) return FM_SINK_NOMEM;
+  d = lead(j, d, key, klen);
   switch (FM_SV_KIND(kind)) {
-  case FM_SV_STR: return put_string(j, v, vlen);
-  case FM_SV_NULL: return fm_jsonout_raw(j, "null", 4);
-  default: return fm_jsonout_raw(j, v, vlen); /* a number, true, false */
+  case FM_SV_STR: d = put_string(d, v, vlen); break;
+  case FM_SV_NULL: memcpy(d, "null", 4), d += 4; break;
+  default: memcpy(d, v, vlen), d += vlen; break; /* a number, true, false */
   }
+  j->len = (size_t)(d - j->buf);
+  return 0;
 }
 
 void fm_jsonout_init(fm_jsonout *j, int indent) {
