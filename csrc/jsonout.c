@@ -58,76 +58,82 @@ static inline uint64_t special8(uint64_t x) {
   return ((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
 }
 
-/* Write s[0..n) quoted and escaped at d (room for 6n + 16): the end.
-   Runs of bytes that need no escape go 16 or 8 at a time. */
-static char *put_string(char *d, const char *s, size_t n) {
+/* The escape of byte c (one that needs one) at d: the end. */
+static inline char *esc_one(char *d, unsigned char c) {
   static const char hx[] = "0123456789abcdef";
+  static const char two[256] = {['"'] = '"', ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r',
+                                ['\t'] = 't', ['\b'] = 'b', ['\f'] = 'f'};
+  *d++ = '\\';
+  if (two[c]) {
+    *d++ = two[c];
+    return d;
+  }
+  d[0] = 'u', d[1] = '0', d[2] = '0', d[3] = hx[c >> 4], d[4] = hx[c & 15];
+  return d + 5;
+}
+
+/* Write s[0..n) quoted and escaped at d (room for 6n + 16): the end.
+   Runs of bytes that need no escape go 16 or 8 at a time; the last few
+   bytes of a string of 8 or more go as its last 8. */
+static char *put_string(char *d, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *e = p + n;
   *d++ = '"';
-  for (;;) {
 #if defined(__SSE2__)
-    while (e - p >= 16) {
-      __m128i v = _mm_loadu_si128((const __m128i *)p);
-      /* bytes < 0x20 (signed compare after flipping the sign bit), '"', '\\' */
-      __m128i lo = _mm_cmplt_epi8(_mm_xor_si128(v, _mm_set1_epi8((char)0x80)),
-                                  _mm_set1_epi8((char)(0x20 ^ 0x80)));
-      __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-      __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-      int m = _mm_movemask_epi8(_mm_or_si128(lo, _mm_or_si128(q, b)));
-      _mm_storeu_si128((__m128i *)d, v);
-      if (m == 0) {
-        d += 16, p += 16;
-        continue;
-      }
-      int k = __builtin_ctz((unsigned)m);
-      d += k, p += k;
-      break;
+  while (e - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    /* bytes < 0x20 (signed compare after flipping the sign bit), '"', '\\' */
+    __m128i lo = _mm_cmplt_epi8(_mm_xor_si128(v, _mm_set1_epi8((char)0x80)),
+                                _mm_set1_epi8((char)(0x20 ^ 0x80)));
+    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    int m = _mm_movemask_epi8(_mm_or_si128(lo, _mm_or_si128(q, b)));
+    _mm_storeu_si128((__m128i *)d, v);
+    if (m == 0) {
+      d += 16, p += 16;
+      continue;
     }
+    int k = __builtin_ctz((unsigned)m);
+    d += k, p += k;
+    d = esc_one(d, *p++);
+  }
 #endif
-    /* 8 bytes at a time by SWAR: the first byte below 0x20, '"' or '\\';
-       the last few bytes of a string of 8 or more as the last 8 */
-    while (e - p >= 8 || (e - p > 0 && n >= 8)) {
-      uint64_t x, m;
-      size_t r = (size_t)(e - p);
-      if (r >= 8) {
-        memcpy(&x, p, 8);
-        m = special8(x);
-        memcpy(d, &x, 8);
-        if (m == 0) {
-          d += 8, p += 8;
-          continue;
-        }
-      } else {
-        memcpy(&x, e - 8, 8);
-        m = special8(x) >> (8 * (8 - r));
-        if (m == 0) {
-          memcpy(d, p, r);
-          d += r, p = e;
-          break;
-        }
-        x >>= 8 * (8 - r);
-        memcpy(d, &x, 8); /* (room for it: 6n + 16 was asked) */
-      }
-      int k = __builtin_ctzll(m) >> 3;
-      d += k, p += k;
-      break;
+  while (e - p >= 8) {
+    uint64_t x, m;
+    memcpy(&x, p, 8);
+    m = special8(x);
+    memcpy(d, &x, 8);
+    if (m == 0) {
+      d += 8, p += 8;
+      continue;
     }
-    while (p < e && !esc[*p]) *d++ = (char)*p++;
-    if (p == e) break;
-    *d++ = '\\';
-    switch (*p) {
-    case '"': *d++ = '"'; break;
-    case '\\': *d++ = '\\'; break;
-    case '\n': *d++ = 'n'; break;
-    case '\r': *d++ = 'r'; break;
-    case '\t': *d++ = 't'; break;
-    case '\b': *d++ = 'b'; break;
-    case '\f': *d++ = 'f'; break;
-    default:
-      *d++ = 'u', *d++ = '0', *d++ = '0';
-      *d++ = hx[*p >> 4], *d++ = hx[*p & 15];
+    int k = __builtin_ctzll(m) >> 3;
+    d += k, p += k;
+    d = esc_one(d, *p++);
+  }
+  if (p < e) { /* the last 1-7 bytes as one word (written whole: there is room) */
+    size_t r = (size_t)(e - p);
+    uint64_t x;
+    if (n >= 8) {
+      memcpy(&x, e - 8, 8);
+      x >>= 8 * (8 - r);
+    } else if (r >= 4) {
+      uint32_t lo, hi;
+      memcpy(&lo, p, 4), memcpy(&hi, e - 4, 4);
+      x = lo | (uint64_t)hi << (8 * (r - 4));
+    } else if (r >= 2) {
+      uint16_t lo, hi;
+      memcpy(&lo, p, 2), memcpy(&hi, e - 2, 2);
+      x = lo | (uint64_t)hi << (8 * (r - 2));
+    } else
+      x = p[0];
+    if ((special8(x) & (((uint64_t)1 << (8 * r)) - 1)) == 0) {
+      memcpy(d, &x, 8);
+      d += r, p = e;
     }
-    p++;
+  }
+  for (; p < e; p++) {
+    if (!esc[*p]) *d++ = (char)*p;
+    else d = esc_one(d, *p);
   }
   *d++ = '"';
   return d;

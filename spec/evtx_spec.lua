@@ -740,6 +740,42 @@ describe("fm.evtx", function()
       assert.are.same({ N = 7, S = "hi", O = "" }, recs[1].Event.EventData)
     end)
 
+    it("strings with every character that JSON escapes, at every position: the JSON decodes to the table", function()
+      if not has_cjson then C.skip("no lua-cjson"); return pending("no lua-cjson") end
+      local rnd = prng(77)
+      local alphabet = { "a", "b", "\\", '"', "\n", "\r", "\t", "\b", "\f", "\1", "\31", "/", " ", "z" }
+      local recs = {}
+      local want = {}
+      for i = 1, 60 do
+        local t = {}
+        for k = 1, rnd(40) - 1 do t[k] = alphabet[rnd(#alphabet)] end
+        local str = table.concat(t) .. "x" -- (a trailing space would be trimmed)
+        want[i] = str
+        recs[i] = function(w)
+          w:frag():ti(function(tm)
+            tm:open("Event", false, true):close_start()
+              :open("EventData", false, true):close_start()
+              :open("Data", true, true):attr("Name"):text("V" .. str:sub(1, 3)):close_start():subst(0, 1):close()
+              :close():close()
+          end, { { 1, utf16(str) } }):eof()
+        end
+      end
+      local path = os.tmpname()
+      spit(path, file_of { chunk(recs) })
+      local i = 0
+      local tables = {}
+      for t in fm.evtx(path) do tables[#tables + 1] = t end
+      for j in fm.evtx(path, { as = "json" }) do
+        i = i + 1
+        local got = cjson.decode(j)
+        assert.is_nil(diff(got, tables[i]), j)
+        local _, v = next(got.Event.EventData)
+        assert.are.equal(want[i], v)
+      end
+      assert.are.equal(60, i)
+      os.remove(path)
+    end)
+
     it("deep nesting", function()
       local recs, reps = crafted {
         function(w)
