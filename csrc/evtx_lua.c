@@ -583,6 +583,7 @@ static int l_evtx_scan(lua_State *L) {
   fdsrc src;
   uint64_t records = 0, bytes = 0;
   int rc;
+  luaL_argcheck(L, threads <= 1024, 3, "at most 1024 threads");
   if (!json && !count && strcmp(mode, "null") != 0)
     luaL_argerror(L, 2, "\"null\", \"count\" or \"json\" expected");
   memset(&cs, 0, sizeof cs);
