@@ -2399,6 +2399,7 @@ int fm_evtx_file_open(fm_evtx_file *f, fm_evtx *x, fm_evtx_readfn read, void *ud
   const unsigned char *h;
   memset(f, 0, sizeof *f);
   f->read = read, f->ud = ud;
+  f->counted = -1;
   f->buf = fm_malloc(FM_EVTX_CHUNK_SIZE);
   if (f->buf == NULL) return FM_EVTX_NOMEM;
   got = read_full(f, f->buf, FM_EVTX_HEADER_SIZE);
@@ -2426,7 +2427,8 @@ int fm_evtx_file_open(fm_evtx_file *f, fm_evtx *x, fm_evtx_readfn read, void *ud
   f->first_chunk = rd64(h + 8), f->last_chunk = rd64(h + 16);
   f->next_record_id = rd64(h + 24);
   f->header_chunks = rd16(h + 42);
-  fm_evtx_set_counted(x, f->header_chunks);
+  f->counted = f->header_chunks;
+  fm_evtx_set_counted(x, f->counted);
   return 0;
 }
 

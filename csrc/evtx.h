@@ -136,6 +136,7 @@ typedef struct fm_evtx_file {
   uint64_t first_chunk, last_chunk, next_record_id;
   uint32_t header_chunks, flags;
   int dirty;
+  int64_t counted; /* the header's chunk count if the header is trusted, else -1 */
 } fm_evtx_file;
 
 /* Read and check the header (reports go to x): 0, FM_EVTX_EREAD or

@@ -377,7 +377,7 @@ int fm_evtx_pool_next(fm_evtx_pool *p, fm_evtx_file *f, fm_evtx_item *it) {
       p->consumed++;
       if (nomem) return FM_EVTX_NOMEM;
     }
-    if (p->counted < 0 && f->header_chunks > 0) p->counted = f->header_chunks;
+    if (p->filled == 0) p->counted = f->counted; /* before any job: no worker reads it yet */
     if (fill(p, f) != 0) return FM_EVTX_EREAD;
     if (p->consumed == p->filled) return 0; /* eof and all taken */
     j = &p->jobs[p->consumed % p->njobs];
