@@ -119,7 +119,10 @@ DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg lua-cjson lua-yaml valgr
 # (Lua 5.3); policy-rc.d on Debian images keeps them from starting as services
 DEB_HOSTS := nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache haproxy curl
 DEB_MORE  := time
-DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE)
+# the EVTX specs' oracles (test dependencies only): libevtx's evtxexport,
+# python-evtx's evtx_dump.py
+DEB_EVTX  := libevtx-utils python3-evtx
+DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE) $(DEB_EVTX)
 
 # Debian's luajit is no alternative to luajit2: lua-resty-core (DEB_HOSTS)
 # depends on OpenResty's library, and installing it makes apt remove
