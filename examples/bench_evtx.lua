@@ -17,7 +17,7 @@ print("== bench_evtx: " .. B.machine())
 
 local function shared()
   local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, here .. "/../../shared", "/work/shared" } do
+  for _, d in ipairs { os.getenv("FM_SHARED") or false, here .. "/../../shared" } do
     if d then
       local f = io.open(d .. "/data/evtx/evtx-rs/REVISION")
       if f then

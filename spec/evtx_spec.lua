@@ -16,7 +16,7 @@ local src = debug.getinfo(1, "S").source:match("^@(.*)$")
 local root = src:match("^(.*)/spec/[^/]*$") or "."
 
 local function shared_dir()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
+  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared" } do
     if d then
       local f = io.open(d .. "/data/evtx/evtx-rs/REVISION")
       if f then f:close(); return d .. "/data" end
