@@ -6,12 +6,15 @@
 #                         the module for that Lua, into build/<lua>/ (5.4 is
 #                         the default build, ./fastmatch/core.so)
 #   make test             install what is missing, build, run the whole suite
-#                         (5.4 three ways, every other installed Lua once)
+#                         (5.4 three ways, every other installed Lua once),
+#                         then say which Luas ran and which were skipped, why
 #   make test-hosts       the nginx (LuaJIT) and HAProxy (Lua 5.3) host specs
 #   make experiments      the main job: the guide's experiments (QUICK=1: smoke run)
 #   make bench            the benchmarks (ratios measured side by side)
 #   make deps             apt-get install what is missing (Debian/Ubuntu)
-#   make install          copy the module into INST_LIBDIR / INST_LUADIR (luarocks)
+#   make deps-browser     Chromium, for the hunt's HTML report spec (optional)
+#   make install          the module and the commands of bin/ into PREFIX
+#                         (/usr/local; DESTDIR= stages; luarocks: INST_*DIR)
 #   make sanitize         the suite on an ASan+UBSan build (zero reports or fail)
 #   make valgrind         the suite under valgrind on the MIMALLOC=0 build
 #   make fuzz             every csrc/fuzz/fuzz_*.c for FUZZ_SECONDS each (libFuzzer)
@@ -86,7 +89,7 @@ endif
 FLAGS_STAMP := build/$(VARIANT)/flags
 FLAGS_NOW   := $(CC) $(FM_CPPFLAGS) $(FM_CFLAGS) $(FM_LDFLAGS) $(FM_LIBS)
 
-.PHONY: all deps deps-harden deps-experiments test test-one test-others test-hosts bench bench-one \
+.PHONY: all deps deps-harden deps-experiments deps-browser test test-one test-others test-hosts bench bench-one \
         experiments install clean FORCE sanitize valgrind fuzz fuzz-build
 all: $(SO)
 
@@ -116,22 +119,56 @@ DEB_TEST  := lua-busted luarocks lua-rex-pcre2 lua-lpeg lua-cjson lua-yaml valgr
 # (Lua 5.3); policy-rc.d on Debian images keeps them from starting as services
 DEB_HOSTS := nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache haproxy curl
 DEB_MORE  := time
-DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE)
+# the EVTX specs' oracles (test dependencies only): libevtx's evtxexport,
+# python-evtx's evtx_dump.py
+DEB_EVTX  := libevtx-utils python3-evtx
+DEB_PKGS  ?= $(DEB_BUILD) $(DEB_LUAS) $(DEB_TEST) $(DEB_HOSTS) $(DEB_MORE) $(DEB_EVTX)
 
+# Debian's luajit is no alternative to luajit2: lua-resty-core (DEB_HOSTS)
+# depends on OpenResty's library, and installing it makes apt remove
+# Debian's luajit and its headers.  A check that took luajit for luajit2
+# before that swap ended with neither (no luajit command, no LuaJIT suite).
+# So luajit2 is asked for by name, and after the install the command and the
+# headers are checked, luajit2 reinstalled when they are gone.
 deps:
 	@missing=""; \
 	if ! command -v dpkg-query >/dev/null 2>&1; then \
 	  echo "fastmatch: no apt/dpkg here; install: Lua 5.4 + headers, PCRE2 (8-bit) + headers, mimalloc + headers, busted (for Lua 5.4), luarocks"; exit 1; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	for p in $(DEB_PKGS); do \
-	  alt=$$p; case $$p in luajit2) alt=luajit;; libluajit2-5.1-dev) alt=libluajit-5.1-dev;; esac; \
-	  for q in $$p $$alt; do dpkg-query -W -f='$${Status}' $$q 2>/dev/null | grep -q 'ok installed' && continue 2; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' && continue; \
 	  missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then echo "fastmatch: missing packages:$$missing"; exit 1; fi; \
-	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  echo "fastmatch: installing$$missing"; \
-	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing || exit 1; \
+	fi; \
+	case " $(DEB_PKGS) " in *" luajit2 "*) \
+	  if ! command -v luajit >/dev/null 2>&1 || [ ! -f /usr/include/luajit-2.1/lua.h ]; then \
+	    echo "fastmatch: the luajit command or its headers are gone (Debian's luajit swapped out?): reinstalling luajit2"; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --reinstall luajit2 libluajit2-5.1-dev || exit 1; \
+	  fi; \
+	  command -v luajit >/dev/null 2>&1 && [ -f /usr/include/luajit-2.1/lua.h ] || \
+	    { echo "fastmatch: no working luajit + headers after make deps (apt-get install luajit2 libluajit2-5.1-dev)"; exit 1; }; \
+	  luajit -e 'assert(jit and jit.version)' || { echo "fastmatch: luajit does not run"; exit 1; };; \
+	esac
+
+# A browser for spec/hunt_spec.lua, which opens the hunt's --html-report in
+# headless Chromium (a screenshot, the page's numbers).  Optional: when it
+# cannot be installed, that part of the spec says so and skips; nothing else
+# needs it.
+DEB_BROWSER ?= chromium
+deps-browser:
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  for p in $(DEB_BROWSER); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' && continue; \
+	    echo "fastmatch: installing $$p (optional, for the hunt's HTML report spec)"; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1 || \
+	    { $$sudo apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$p >/dev/null 2>&1; } || \
+	    echo "fastmatch: could not install $$p; the HTML report spec will skip its browser part"; \
+	  done; \
 	fi
 
 # ---------------------------------------------------------------- tests
@@ -146,23 +183,45 @@ BUSTED_FLAGS ?=
 # the other Luas `make test` runs the suite on, when installed
 OTHER_LUAS ?= 5.1 5.2 5.3 luajit
 
+# A Lua counts as installed with its interpreter and headers; busted runs
+# on each (LuaJIT runs /usr/bin/busted with the 5.1 modules).  In sh, for
+# Lua $$v: why= what is missing (empty when it can run the suite).
+LUA_WHY = bin=lua$$v; inc=/usr/include/lua$$v/lua.h; pkgs="lua$$v liblua$$v-dev"; \
+  if [ $$v = luajit ]; then bin=luajit; inc=/usr/include/luajit-2.1/lua.h; pkgs="luajit2 libluajit2-5.1-dev"; fi; \
+  why=""; command -v $$bin >/dev/null 2>&1 || why="no $$bin command"; \
+  [ -f $$inc ] || why="$${why:+$$why, }no $$inc"; \
+  [ -z "$$why" ] || why="$$why; make deps installs $$pkgs"
+
 # The whole suite three ways on Lua 5.4: on the default build, with the Lua
 # state itself switched to mimalloc (-l fastmatch.mimalloc), and on the
-# MIMALLOC=0 build; then once on every other Lua found installed.
-test: deps
-	$(MAKE) --no-print-directory test-one
-	$(MAKE) --no-print-directory test-one LUAFLAGS='-l fastmatch.mimalloc' FM_SUITE=mimalloc-state
-	$(MAKE) --no-print-directory test-one MIMALLOC=0
-	$(MAKE) --no-print-directory test-others
+# MIMALLOC=0 build; then once on every other Lua found installed.  Every
+# run goes on after a failure; the summary at the end names each Lua run
+# (and how it went) and each Lua skipped, with the reason.
+test: deps deps-browser
+	@ran=""; failed=""; skipped=""; report=""; n54=0; \
+	one() { what=$$1; name=$$2; shift 2; \
+	  if $(MAKE) --no-print-directory test-one "$$@"; then res=passed; else res=FAILED; failed="$$failed$${failed:+, }$$what"; fi; \
+	  report="$$report   ran: Lua $$what: $$res\n"; \
+	  if [ "$$name" = 5.4 ]; then n54=$$((n54 + 1)); else ran="$$ran, $$name"; fi; }; \
+	one "5.4 (default build)" 5.4; \
+	one "5.4 (the Lua state on mimalloc)" 5.4 LUAFLAGS='-l fastmatch.mimalloc' FM_SUITE=mimalloc-state; \
+	one "5.4 (MIMALLOC=0 build)" 5.4 MIMALLOC=0; \
+	for v in $(OTHER_LUAS); do \
+	  $(LUA_WHY); \
+	  if [ -n "$$why" ]; then \
+	    echo "== fastmatch suite: SKIP Lua $$v ($$why)"; \
+	    report="$$report   skipped: Lua $$v: $$why\n"; skipped="$$skipped$${skipped:+, }$$v ($$why)"; continue; fi; \
+	  one "$$v" "$$v" LUA=$$v; \
+	done; \
+	echo; echo "== fastmatch suite summary"; printf '%b' "$$report"; \
+	echo "== Luas run: 5.4 (x$$n54)$$ran; skipped: $${skipped:-none}; failed: $${failed:-none}"; \
+	[ -z "$$failed" ]
 
-# A Lua counts as installed with its interpreter and headers; busted runs
-# on each (LuaJIT runs /usr/bin/busted with the 5.1 modules).
+# The suite on each other installed Lua alone (make test runs these too).
 test-others:
 	@rc=0; for v in $(OTHER_LUAS); do \
-	  bin=lua$$v; inc=/usr/include/lua$$v/lua.h; \
-	  [ $$v = luajit ] && { bin=luajit; inc=/usr/include/luajit-2.1/lua.h; }; \
-	  if ! command -v $$bin >/dev/null 2>&1 || [ ! -f $$inc ]; then \
-	    echo "== fastmatch suite: SKIP Lua $$v (no $$bin or no $$inc; make deps installs it)"; continue; fi; \
+	  $(LUA_WHY); \
+	  if [ -n "$$why" ]; then echo "== fastmatch suite: SKIP Lua $$v ($$why)"; continue; fi; \
 	  $(MAKE) --no-print-directory test-one LUA=$$v || rc=1; \
 	done; exit $$rc
 
@@ -308,12 +367,32 @@ fuzz: deps-harden
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash csrc/fuzz/run.sh $(FUZZ_BINS)
 
 # ---------------------------------------------------------------- install
-INST_LIBDIR ?= $(DESTDIR)/usr/local/lib/lua/$(LUA_ABI)
-INST_LUADIR ?= $(DESTDIR)/usr/local/share/lua/$(LUA_ABI)
+# What users install: the module (core.so and every lua/fastmatch/**/*.lua
+# but what only our experiments need, EXPERIMENT_ONLY) and every command of
+# bin/, its first line naming the Lua it was built for.  luarocks runs this
+# same target with its own directories (rockspec/: INST_*DIR), so both
+# install the same set.  DESTDIR stages a package; PREFIX is where it lives.
+PREFIX      ?= /usr/local
+INST_LIBDIR ?= $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
+INST_LUADIR ?= $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+INST_BINDIR ?= $(DESTDIR)$(PREFIX)/bin
+# fastmatch.bench: the experiments' and benchmarks' harness (SVG/JSON
+# reports, a reader of ../shared); no installed module requires it
+EXPERIMENT_ONLY := lua/fastmatch/bench.lua
+INSTALL_LUA := $(filter-out $(EXPERIMENT_ONLY),$(sort $(shell find lua/fastmatch -name '*.lua')))
+INSTALL_BIN := $(sort $(wildcard bin/*))
+# the interpreter of the commands: luarocks passes its own path as LUA
+LUA_SHEBANG := $(if $(findstring /,$(LUA)),$(LUA),/usr/bin/env $(LUA_BIN))
 install: all
-	mkdir -p $(INST_LIBDIR)/fastmatch $(INST_LUADIR)/fastmatch
-	cp $(SO) $(INST_LIBDIR)/fastmatch/core.so
-	cp lua/fastmatch/*.lua $(INST_LUADIR)/fastmatch/
+	install -d '$(INST_LIBDIR)/fastmatch' '$(INST_LUADIR)' '$(INST_BINDIR)'
+	install -m 0755 $(SO) '$(INST_LIBDIR)/fastmatch/core.so'
+	@set -e; for f in $(INSTALL_LUA); do \
+	  d='$(INST_LUADIR)'/$${f#lua/}; install -d "$${d%/*}"; install -m 0644 "$$f" "$$d"; echo "install $$f $$d"; \
+	done
+	@set -e; for f in $(INSTALL_BIN); do \
+	  d='$(INST_BINDIR)'/$${f#bin/}; sed '1s|^#!.*|#!$(LUA_SHEBANG)|' "$$f" > "$$d"; chmod 0755 "$$d"; \
+	  echo "install $$f $$d (#!$(LUA_SHEBANG))"; \
+	done
 
 clean:
 	rm -rf build fastmatch results

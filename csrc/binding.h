@@ -68,5 +68,6 @@ void fm_open_wildcard(lua_State *L);
 void fm_open_sets(lua_State *L);
 void fm_open_text(lua_State *L);
 void fm_open_gate(lua_State *L);
+void fm_open_evtx(lua_State *L);
 
 #endif

@@ -82,9 +82,9 @@ enum {
 };
 
 /* ---------------------------------------------------------------------
-** Lines (lines.c): a block reader and line splitter.  Data is read in big
-** blocks through a read callback (or lies in a borrowed string) and split
-** at '\n' with memchr; each line is handed out as a pointer into the
+** Lines (linereader.c): a block reader and line splitter.  Data is read
+** in big blocks through a read callback (or lies in a borrowed string) and
+** split at '\n' with memchr; each line is handed out as a pointer into the
 ** buffer, valid until the next call.  Errors are sticky.
 ** ------------------------------------------------------------------- */
 /* Read up to n bytes into dst: bytes read, 0 at end of input, -1 with
@@ -136,9 +136,24 @@ int fm_lines_next(fm_linereader *r, fm_line *ln);
 int fm_lines_count(fm_linereader *r, size_t *count);
 /* Free the buffer (idempotent).  Unconsumed input is lost. */
 void fm_lines_free(fm_linereader *r);
+/* Hand out the line buf[beg, at) whose terminator ends at next (nl: it
+   has one, so crlf may strip a '\r'): 1, or FM_LINES_ETOOLONG.  The
+   kernel's (linereader.c) and, inline, the binding's hot loop's (lines.c),
+   which finds the newline itself 64 bytes at a time. */
+static inline int fm_lines_give(fm_linereader *r, fm_line *ln, size_t at,
+                                size_t next, int nl) {
+  ln->s = r->buf + r->beg;
+  ln->len = at - r->beg;
+  ln->full = next - r->beg;
+  if (nl && r->crlf && ln->len > 0 && ln->s[ln->len - 1] == '\r') ln->len--;
+  r->beg = r->scan = next;
+  r->lineno++;
+  if (ln->len > r->max_line) return r->status = FM_LINES_ETOOLONG;
+  return 1;
+}
 
 /* ---------------------------------------------------------------------
-** Block search (lines.c, literals.c): a scan for rare lines searches the
+** Block search (linereader.c, literals.c): a scan for rare lines searches the
 ** whole buffer for a literal every matching line must contain, and finds
 ** line boundaries only around a hit (as grep does), so that most of the
 ** input is touched once, by SIMD search.
@@ -284,7 +299,7 @@ const char *fm_search_impls(size_t k);
 /* ---------------------------------------------------------------------
 ** Sigma wildcards (wildcard.c; the plan's layout is in wildcard.h).  A
 ** pattern compiles to a plan whose test() matches a whole subject; see the
-** README for the semantics.
+** docs/wildcards.md for the semantics.
 ** ------------------------------------------------------------------- */
 typedef struct fm_wcplan fm_wcplan;
 enum { FM_WC_CASED = 1 };

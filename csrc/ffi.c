@@ -7,11 +7,12 @@
 ** core._ffi_cached (the cached object of a pattern, if any) and
 ** core._ffi_path (the file this module was loaded from, for ffi.load).
 ** Owns: those entry points and their return codes.  Must not touch: how a
-** match is made (rx_exec, regex.h), the cache's policy (regex.c: it only
-** counts hits and touches the LRU list as a cached fm.find does), argument
+** match is made (rx_exec, regex.h), the cache's policy (regex.c: a hit is
+** rx_cache_hit, regex.h, as for a cached fm.find), argument
 ** conventions of the Lua faces (ffi.lua falls back to them for anything
 ** but the plain case).  It is a third face of the regex room, so it is the
-** one file besides regex*.c that includes regex.h.
+** one file besides regex*.c that includes regex.h; regex_open.c registers
+** it.
 */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* dladdr */
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "regex.h"
+#include "regex_faces.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FM_FFI_API __attribute__((visibility("default")))
@@ -61,14 +63,7 @@ static int ffi_match(void *ud, const char *s, size_t n, size_t off, size_t *ov,
     return FM_FFI_FALLBACK;
   rc = rx_exec(r, s, n, off, 0);
   if (rc < 0) return rc;
-  if (cached) {
-    rx_state *st = r->st;
-    st->hits++;
-    if (st->head != r) {
-      lru_unlink(st, r);
-      lru_push(st, r);
-    }
-  }
+  if (cached) rx_cache_hit(r->st, r);
   if (rc == 0) return 0;
   if (ov != NULL)
     memcpy(ov, r->ov, 2 * sizeof(size_t) * ((size_t)r->ncap + 1));

@@ -1,10 +1,11 @@
 /*
-** regex.c -- PCRE2 objects (JIT, one match data each), the per-state data
-** (limits, the JIT stack) and the LRU cache behind the module-level
-** functions; the opener of the regex room, which registers both faces.
-** Owns: compiling, the cache, object lifetime, errors.  Must not touch:
-** argument conventions of either face (regex_fm.c, regex_rex.c) nor the
-** loops they share (regex_loops.c).
+** regex.c -- the regex room's engine: PCRE2 objects (JIT, one match data
+** each), the per-state data (limits, the JIT stack) and the LRU cache
+** behind the module-level functions.
+** Owns: compiling, the cache, object lifetime, limits, errors and their
+** names.  Must not touch: argument conventions of any face (regex_fm.c,
+** regex_rex.c, ffi.c), the loops they share (regex_loops.c), nor the
+** opener (regex_open.c): the engine calls none of them.
 */
 #include <locale.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ static void pcre_free(void *p, void *ud) {
 }
 
 pcre2_general_context *gctx(void) {
-  /* Immutable once made; made at module load (fm_open_regex). */
+  /* Immutable once made; made at module load (fm_open_regex, regex_open.c). */
   static pcre2_general_context *g;
   if (g == NULL) g = pcre2_general_context_create(pcre_malloc, pcre_free, NULL);
   return g;
@@ -246,6 +247,82 @@ static const fm_matcher_ops rx_ops = {rx_literals, rx_thread_copy,
 /* ---------------------------------------------------------------------
 ** Errors
 ** ------------------------------------------------------------------- */
+/* PCRE2's error codes by name, as lrexlib's flags table lists them: a rex
+   object's failed match raises "error PCRE2_<name>" (rx_raise), and
+   rex.flags() lists them among the flags. */
+#define E(x)                                                                   \
+  { #x, PCRE2_##x }
+const rx_named rx_errors[] = {E(ERROR_BADDATA),
+                              E(ERROR_BADMAGIC),
+                              E(ERROR_BADMODE),
+                              E(ERROR_BADOFFSET),
+                              E(ERROR_BADOFFSETLIMIT),
+                              E(ERROR_BADOPTION),
+                              E(ERROR_BADREPESCAPE),
+                              E(ERROR_BADREPLACEMENT),
+                              E(ERROR_BADSERIALIZEDDATA),
+                              E(ERROR_BADSUBSPATTERN),
+                              E(ERROR_BADSUBSTITUTION),
+                              E(ERROR_BADUTFOFFSET),
+                              E(ERROR_CALLOUT),
+                              E(ERROR_DFA_BADRESTART),
+                              E(ERROR_DFA_RECURSE),
+                              E(ERROR_DFA_UCOND),
+                              E(ERROR_DFA_UFUNC),
+                              E(ERROR_DFA_UITEM),
+                              E(ERROR_DFA_WSSIZE),
+                              E(ERROR_INTERNAL),
+                              E(ERROR_JIT_BADOPTION),
+                              E(ERROR_JIT_STACKLIMIT),
+                              E(ERROR_MATCHLIMIT),
+                              E(ERROR_MIXEDTABLES),
+                              E(ERROR_NOMATCH),
+                              E(ERROR_NOMEMORY),
+                              E(ERROR_NOSUBSTRING),
+                              E(ERROR_NOUNIQUESUBSTRING),
+                              E(ERROR_NULL),
+                              E(ERROR_PARTIAL),
+                              E(ERROR_RECURSELOOP),
+                              E(ERROR_RECURSIONLIMIT),
+                              E(ERROR_REPMISSINGBRACE),
+                              E(ERROR_TOOMANYREPLACE),
+                              E(ERROR_UNAVAILABLE),
+                              E(ERROR_UNSET),
+                              E(ERROR_UTF16_ERR1),
+                              E(ERROR_UTF16_ERR2),
+                              E(ERROR_UTF16_ERR3),
+                              E(ERROR_UTF32_ERR1),
+                              E(ERROR_UTF32_ERR2),
+                              E(ERROR_UTF8_ERR1),
+                              E(ERROR_UTF8_ERR10),
+                              E(ERROR_UTF8_ERR11),
+                              E(ERROR_UTF8_ERR12),
+                              E(ERROR_UTF8_ERR13),
+                              E(ERROR_UTF8_ERR14),
+                              E(ERROR_UTF8_ERR15),
+                              E(ERROR_UTF8_ERR16),
+                              E(ERROR_UTF8_ERR17),
+                              E(ERROR_UTF8_ERR18),
+                              E(ERROR_UTF8_ERR19),
+                              E(ERROR_UTF8_ERR2),
+                              E(ERROR_UTF8_ERR20),
+                              E(ERROR_UTF8_ERR21),
+                              E(ERROR_UTF8_ERR3),
+                              E(ERROR_UTF8_ERR4),
+                              E(ERROR_UTF8_ERR5),
+                              E(ERROR_UTF8_ERR6),
+                              E(ERROR_UTF8_ERR7),
+                              E(ERROR_UTF8_ERR8),
+                              E(ERROR_UTF8_ERR9),
+                              {NULL, 0}};
+#undef E
+
+const char *rx_errname(int code) {
+  for (int i = 0; rx_errors[i].name; i++)
+    if (rx_errors[i].value == code) return rx_errors[i].name;
+  return NULL;
+}
+
 int rx_raise(lua_State *L, fm_regex *r, int rc) {
   if (r->rex) {
     const char *name = rx_errname(r->lastrc);
@@ -579,12 +656,7 @@ fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
   }
   return r;
 hit:
-  st = r->st;
-  st->hits++;
-  if (st->head != r) {
-    lru_unlink(st, r);
-    lru_push(st, r);
-  }
+  rx_cache_hit(r->st, r);
   return r;
 }
 
@@ -630,6 +702,15 @@ fm_regex *check_self(lua_State *L, int rex) {
   return r;
 }
 
+/* ---------------------------------------------------------------------
+** The per-state data and its limits
+** ------------------------------------------------------------------- */
+void rx_limits_apply(rx_state *st) {
+  pcre2_set_match_limit(st->mctx, st->match_limit);
+  pcre2_set_depth_limit(st->mctx, st->depth_limit);
+  pcre2_set_heap_limit(st->mctx, st->heap_limit);
+}
+
 static int state_gc(lua_State *L) {
   rx_state *st = (rx_state *)lua_touserdata(L, 1);
   if (st->mctx) pcre2_match_context_free(st->mctx);
@@ -638,36 +719,14 @@ static int state_gc(lua_State *L) {
   return 0;
 }
 
-/* ---------------------------------------------------------------------
-** Registration
-** ------------------------------------------------------------------- */
-void setfuncs_uv(lua_State *L, int t, const luaL_Reg *l, int uv0) {
-  lua_pushvalue(L, t);
-  for (int i = 0; i < RX_NUP; i++)
-    lua_pushvalue(L, uv0 + i);
-  luaL_setfuncs(L, l, RX_NUP);
-  lua_pop(L, 1);
-}
-
-void fm_open_regex(lua_State *L) {
-  int mod = lua_gettop(L), uv0;
+rx_state *rx_state_new(lua_State *L) {
   rx_state *st;
-  if (gctx() == NULL) luaL_error(L, "fastmatch: not enough memory");
-  luaL_newmetatable(L, RX_BUF_MT);
-  lua_pushcfunction(L, buf_gc);
-  lua_setfield(L, -2, "__gc");
-  luaL_newmetatable(L, RX_STATE_MT);
-  lua_pushcfunction(L, state_gc);
-  lua_setfield(L, -2, "__gc");
-  luaL_newmetatable(L, RX_TABLES_MT);
-  lua_pushcfunction(L, tables_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, tables_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_settop(L, mod);
-
-  uv0 = mod + 1;
-  st = (rx_state *)lua_newuserdatauv(L, sizeof(rx_state), 0); /* 1 */
+  if (luaL_newmetatable(L, RX_STATE_MT)) {
+    lua_pushcfunction(L, state_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  st = (rx_state *)lua_newuserdatauv(L, sizeof(rx_state), 0);
   memset(st, 0, sizeof *st);
   luaL_setmetatable(L, RX_STATE_MT);
   st->mctx = pcre2_match_context_create(gctx());
@@ -678,32 +737,7 @@ void fm_open_regex(lua_State *L) {
   st->match_limit = RX_DEFAULT_MATCH_LIMIT;
   st->depth_limit = RX_DEFAULT_DEPTH_LIMIT;
   st->heap_limit = RX_DEFAULT_HEAP_LIMIT;
-  limits_apply(st);
+  rx_limits_apply(st);
   st->capacity = 1024;
-  lua_newtable(L);                                          /* 2: root */
-  fm_newclass(L, "fastmatch.regex", NULL, fm_meta, 1);      /* 3 */
-  fm_newclass(L, "fastmatch.rex_regex", NULL, rex_meta, 1); /* 4 */
-  lua_newtable(L); /* 5: cache table for options "" */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, uv0 + 1, "");
-
-  lua_newtable(L); /* fm methods: each object's __index table copies them */
-  setfuncs_uv(L, lua_gettop(L), fm_methods, uv0);
-  lua_setfield(L, uv0 + 2, "__methods");
-
-  lua_newtable(L); /* rex methods */
-  setfuncs_uv(L, lua_gettop(L), rex_methods, uv0);
-  lua_setfield(L, uv0 + 3, "__index");
-
-  setfuncs_uv(L, mod, fm_funcs, uv0);
-  setfuncs_uv(L, mod, ffi_funcs, uv0); /* core._ffi_*: ffi.lua's set-up */
-  ffi_open(L, mod);
-
-  lua_newtable(L);
-  setfuncs_uv(L, lua_gettop(L), rex_funcs, uv0);
-  lua_pushliteral(L, "Lrexlib 2.9 compatible (fastmatch " FM_VERSION
-                     ", for PCRE2)");
-  lua_setfield(L, -2, "_VERSION");
-  lua_setfield(L, mod, "_rex");
-  lua_settop(L, mod);
+  return st;
 }

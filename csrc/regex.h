@@ -1,9 +1,15 @@
 /*
 ** regex.h -- what the regex room's files share (regex.c, regex_loops.c,
-** regex_fm.c, regex_rex.c, and ffi.c, its FFI face) and nobody else
-** includes: the compiled object,
-** the per-state data, the hot inline helpers (one match, the cache's LRU
-** touch, argument reading, the find fast path) and the room's functions.
+** regex_fm.c, regex_rex.c, ffi.c, its FFI face, and regex_open.c, the
+** opener) and nobody else includes: the compiled object, the per-state
+** data, the hot inline helpers (one match, the cache's hit, argument
+** reading, the find fast path) and the room's functions.
+** The room is layered, each file calling only the ones below it:
+**   regex_open.c                       the opener: registers every face
+**   regex_fm.c  regex_rex.c  ffi.c     the faces (fm, lrexlib, LuaJIT FFI)
+**   regex_loops.c                      the loops both Lua faces share
+**   regex.c (+ this header's inlines)  the engine: objects, JIT, the cache,
+**                                      limits, errors and their names
 ** The rx_ names are the room's own: they are hidden (never exported from
 ** core.so), so they keep their short names instead of the module-wide fm_
 ** prefix that STYLE.md asks of symbols visible across rooms.
@@ -48,7 +54,7 @@ typedef struct fm_regex fm_regex;
    pattern always arrives with that same address.  A long pattern equal to a
    cached one but stored elsewhere simply misses here and takes the table
    lookup.  Eviction clears the slot.  Saves the push/rawget/touserdata of a
-   table lookup on every call (callgrind: see README, regex benchmarks). */
+   table lookup on every call (callgrind: see docs/regex.md). */
 #define RX_FAST 64 /* slots, a power of two */
 typedef struct rx_slot {
   const char *pat;
@@ -221,6 +227,19 @@ static inline void lru_push(rx_state *st, fm_regex *r) {
   if (st->tail == NULL) st->tail = r;
 }
 
+/* A cache hit on r: counted, and r moved to the head of the LRU list.  The
+   one statement of what a hit does, for every door into the cache: the
+   lookup (rx_cached), fm.find's front door (regex_fm.c) and the FFI path
+   (ffi.c), so that fm.cache_stats() and the eviction order are the same
+   whichever door a call took. */
+static inline void rx_cache_hit(rx_state *st, fm_regex *r) {
+  st->hits++;
+  if (st->head != r) {
+    lru_unlink(st, r);
+    lru_push(st, r);
+  }
+}
+
 /* ---------------------------------------------------------------------
 ** Argument helpers
 ** ------------------------------------------------------------------- */
@@ -269,9 +288,22 @@ static inline void push_cap(lua_State *L, const fm_regex *r, const char *s,
 /* captures 1..ncap, or the whole match when there are none */
 enum { M_TEST, M_FIND, M_MATCH, M_TFIND, M_REXEXEC };
 
-/* regex.c: errors, objects, the cache */
+/* regex.c: the engine: errors and their names, limits, objects, the cache */
 pcre2_general_context *gctx(void);
 int rx_raise(lua_State *L, fm_regex *r, int rc);
+/* PCRE2's error codes by name, as lrexlib spells them ("ERROR_NOMATCH"):
+   the list ends with a NULL name; rx_errname(code) finds one or NULL. */
+typedef struct rx_named {
+  const char *name;
+  int value; /* as int, like lrexlib: PCRE2_ANCHORED reads negative */
+} rx_named;
+extern const rx_named rx_errors[];
+const char *rx_errname(int code);
+/* The state's limits (match, depth, heap) into its match context */
+void rx_limits_apply(rx_state *st);
+/* A new per-state userdata on the stack top: match context with the
+   default limits, JIT stack, empty cache of the default capacity */
+rx_state *rx_state_new(lua_State *L);
 void rx_checkutf(lua_State *L, fm_regex *r, const char *s, size_t n);
 void rx_checkinit(lua_State *L, const fm_regex *r, const char *s, size_t n,
                   size_t off);
@@ -290,7 +322,6 @@ fm_regex *rx_cached(lua_State *L, int pidx, int oidx, int rex,
 fm_regex *rx_test_ud(lua_State *L, int idx);
 fm_regex *fm_arg(lua_State *L, int pidx, int oidx, int nargs);
 fm_regex *check_self(lua_State *L, int rex);
-void setfuncs_uv(lua_State *L, int t, const luaL_Reg *l, int uv0);
 
 /* regex_loops.c: the loops both faces share */
 int push_caps(lua_State *L, const fm_regex *r, const char *s);
@@ -308,19 +339,8 @@ int rx_gsub(lua_State *L, fm_regex *r, int sidx, int ridx, int nidx,
             uint32_t ef);
 int buf_gc(lua_State *L);
 
-/* regex_fm.c: the fm face */
-extern const luaL_Reg fm_funcs[], fm_methods[], fm_meta[];
-void limits_apply(rx_state *st);
-
-/* ffi.c: the FFI face (LuaJIT's ffi calls its exported entry points) */
-extern const luaL_Reg ffi_funcs[];
-void ffi_open(lua_State *L, int mod);
-
-/* regex_rex.c: the lrexlib face */
-extern const luaL_Reg rex_funcs[], rex_methods[], rex_meta[];
-const char *rx_errname(int code);
-int tables_gc(lua_State *L);
-int tables_tostring(lua_State *L);
+/* What each face hands the opener is in regex_faces.h: nothing below the
+   opener calls a face. */
 
 /* rx_find_at for test/find/match on an object without UTF prevalidation
    and a start inside the subject: the same results with none of the

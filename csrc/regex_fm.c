@@ -3,12 +3,15 @@
 ** module functions (fm.find/match/test/exec/gmatch/gsub/split/count),
 ** fm.cache_size/cache_stats/limits, and the methods of fastmatch.regex.
 ** Owns: the fm argument order and return conventions, the cached-call fast
-** path.  Must not touch: the lrexlib face (regex_rex.c).
+** path.  Must not touch: the lrexlib face (regex_rex.c); the limits
+** themselves and what a cache hit does are the engine's (regex.c,
+** regex.h).
 */
 #include <stdint.h>
 #include <string.h>
 
 #include "regex.h"
+#include "regex_faces.h"
 
 /* ---------------------------------------------------------------------
 ** fm face: module functions
@@ -68,11 +71,7 @@ RX_INLINE int fm_findfunc(lua_State *L, int method) {
       if (r->pat == p && (o == NULL ? r->keylen == 0 : r->key == o))
         sl->pat = p, sl->opts = o, sl->r = r;
     }
-    st->hits++;
-    if (st->head != r) {
-      lru_unlink(st, r);
-      lru_push(st, r);
-    }
+    rx_cache_hit(st, r);
     if (r->literal && method == M_FIND && off != SIZE_MAX) {
       /* a literal: what string.find(s, p, init, true) does */
       const char *at = rx_litfind(r, s + off, n - off);
@@ -188,12 +187,6 @@ static int l_cache_stats(lua_State *L) {
   return 1;
 }
 
-void limits_apply(rx_state *st) {
-  pcre2_set_match_limit(st->mctx, st->match_limit);
-  pcre2_set_depth_limit(st->mctx, st->depth_limit);
-  pcre2_set_heap_limit(st->mctx, st->heap_limit);
-}
-
 static uint32_t limit_field(lua_State *L, const char *k, uint32_t cur) {
   lua_Integer v;
   int isnum;
@@ -218,7 +211,7 @@ static int l_limits(lua_State *L) {
     st->match_limit = limit_field(L, "match", st->match_limit);
     st->depth_limit = limit_field(L, "depth", st->depth_limit);
     st->heap_limit = limit_field(L, "heap", st->heap_limit);
-    limits_apply(st);
+    rx_limits_apply(st);
   }
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, st->match_limit);

@@ -2,7 +2,8 @@
 ** regex_rex.c -- the lrexlib-compatible face (fastmatch.rex, built from
 ** core._rex): lrexlib 2.9 rex_pcre2's functions, methods, flags table and
 ** argument conventions, over the shared objects and loops.
-** Owns: lrexlib's argument order, cf/ef/locale handling, error names.
+** Owns: lrexlib's argument order, cf/ef/locale handling, its flags table
+** (the error names in it are the engine's: rx_errors, regex.c).
 ** Must not touch: the fm face (regex_fm.c).
 */
 #include <locale.h>
@@ -10,16 +11,15 @@
 #include <string.h>
 
 #include "regex.h"
+#include "regex_faces.h"
 
 /* ---------------------------------------------------------------------
 ** rex face (lrexlib 2.9 rex_pcre2)
 ** ------------------------------------------------------------------- */
 #define F(x)                                                                   \
   { #x, PCRE2_##x }
-static const struct {
-  const char *name;
-  int value; /* as int, like lrexlib: PCRE2_ANCHORED reads negative */
-} rx_flagtab[] = {F(ALLOW_EMPTY_CLASS),
+/* lrexlib's flags table: these, and the error codes (rx_errors, regex.c) */
+static const rx_named rx_flagtab[] = {F(ALLOW_EMPTY_CLASS),
                   F(ALT_BSUX),
                   F(ALT_CIRCUMFLEX),
                   F(ALT_VERBNAMES),
@@ -33,68 +33,6 @@ static const struct {
                   F(DOLLAR_ENDONLY),
                   F(DOTALL),
                   F(DUPNAMES),
-                  F(ERROR_BADDATA),
-                  F(ERROR_BADMAGIC),
-                  F(ERROR_BADMODE),
-                  F(ERROR_BADOFFSET),
-                  F(ERROR_BADOFFSETLIMIT),
-                  F(ERROR_BADOPTION),
-                  F(ERROR_BADREPESCAPE),
-                  F(ERROR_BADREPLACEMENT),
-                  F(ERROR_BADSERIALIZEDDATA),
-                  F(ERROR_BADSUBSPATTERN),
-                  F(ERROR_BADSUBSTITUTION),
-                  F(ERROR_BADUTFOFFSET),
-                  F(ERROR_CALLOUT),
-                  F(ERROR_DFA_BADRESTART),
-                  F(ERROR_DFA_RECURSE),
-                  F(ERROR_DFA_UCOND),
-                  F(ERROR_DFA_UFUNC),
-                  F(ERROR_DFA_UITEM),
-                  F(ERROR_DFA_WSSIZE),
-                  F(ERROR_INTERNAL),
-                  F(ERROR_JIT_BADOPTION),
-                  F(ERROR_JIT_STACKLIMIT),
-                  F(ERROR_MATCHLIMIT),
-                  F(ERROR_MIXEDTABLES),
-                  F(ERROR_NOMATCH),
-                  F(ERROR_NOMEMORY),
-                  F(ERROR_NOSUBSTRING),
-                  F(ERROR_NOUNIQUESUBSTRING),
-                  F(ERROR_NULL),
-                  F(ERROR_PARTIAL),
-                  F(ERROR_RECURSELOOP),
-                  F(ERROR_RECURSIONLIMIT),
-                  F(ERROR_REPMISSINGBRACE),
-                  F(ERROR_TOOMANYREPLACE),
-                  F(ERROR_UNAVAILABLE),
-                  F(ERROR_UNSET),
-                  F(ERROR_UTF16_ERR1),
-                  F(ERROR_UTF16_ERR2),
-                  F(ERROR_UTF16_ERR3),
-                  F(ERROR_UTF32_ERR1),
-                  F(ERROR_UTF32_ERR2),
-                  F(ERROR_UTF8_ERR1),
-                  F(ERROR_UTF8_ERR10),
-                  F(ERROR_UTF8_ERR11),
-                  F(ERROR_UTF8_ERR12),
-                  F(ERROR_UTF8_ERR13),
-                  F(ERROR_UTF8_ERR14),
-                  F(ERROR_UTF8_ERR15),
-                  F(ERROR_UTF8_ERR16),
-                  F(ERROR_UTF8_ERR17),
-                  F(ERROR_UTF8_ERR18),
-                  F(ERROR_UTF8_ERR19),
-                  F(ERROR_UTF8_ERR2),
-                  F(ERROR_UTF8_ERR20),
-                  F(ERROR_UTF8_ERR21),
-                  F(ERROR_UTF8_ERR3),
-                  F(ERROR_UTF8_ERR4),
-                  F(ERROR_UTF8_ERR5),
-                  F(ERROR_UTF8_ERR6),
-                  F(ERROR_UTF8_ERR7),
-                  F(ERROR_UTF8_ERR8),
-                  F(ERROR_UTF8_ERR9),
                   F(EXTENDED),
                   F(FIRSTLINE),
                   F(INFO_ALLOPTIONS),
@@ -159,14 +97,6 @@ static const struct {
                   F(UTF),
                   {NULL, 0}};
 #undef F
-
-const char *rx_errname(int code) {
-  for (int i = 0; rx_flagtab[i].name; i++)
-    if (strncmp(rx_flagtab[i].name, "ERROR_", 6) == 0 &&
-        rx_flagtab[i].value == code)
-      return rx_flagtab[i].name;
-  return NULL;
-}
 
 static uint32_t rex_cf(lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
@@ -360,6 +290,10 @@ static int rex_flags(lua_State *L) {
   for (int i = 0; rx_flagtab[i].name; i++) {
     lua_pushinteger(L, rx_flagtab[i].value);
     lua_setfield(L, -2, rx_flagtab[i].name);
+  }
+  for (int i = 0; rx_errors[i].name; i++) {
+    lua_pushinteger(L, rx_errors[i].value);
+    lua_setfield(L, -2, rx_errors[i].name);
   }
   return 1;
 }

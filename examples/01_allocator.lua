@@ -32,8 +32,8 @@ local function in_run()
   if fm.allocator ~= "mimalloc" then
     return { verdict = "not applicable here", why = "fastmatch built with MIMALLOC=0" }
   end
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local path = R.stream()
   local rules, what = R.rules_dir()
   local hunt = R.here .. "../bin/fastmatch-hunt"
@@ -50,8 +50,8 @@ local function in_run()
       if not good then error(("hunt failed (exit %s): %s"):format(tostring(code), out:sub(-300))) end
       t[case][#t[case] + 1] = dt
       peak[case] = math.max(peak[case] or 0, pk or 0)
-      summary = summary or out:match("fastmatch%-hunt: %d+ events[^\n]*")
-      loaded = loaded or out:match("rules: (%d+) loaded")
+      summary = summary or out:match("Elapsed time: [^\n]*")
+      loaded = loaded or out:match("Rules: ([%d,]+) loaded")
     end
   end
   local a, b = B.median(t.default), B.median(t.mimalloc)

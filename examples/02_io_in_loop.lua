@@ -14,8 +14,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- Hayabusa's level tuning); before, the file is opened, read and parsed per
 -- detection; after, once before the scan.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local H = R.hunt()
   local eng, info = R.engine()
   local path = R.stream()

@@ -24,8 +24,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- rule to the engine's Lua side (unknown in C), which then calls it: the
 -- gate is rebuilt in both runs (eng.gate_obj = nil), timed the same way.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local fm = require "fastmatch"
   local okrex, rex = pcall(require, "rex_pcre2")
   local eng, info = R.engine()

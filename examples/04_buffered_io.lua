@@ -16,8 +16,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- is longer than the buffer, so it goes straight through; the writer has
 -- no buffer = 0) vs fm.writer's 64 KiB buffer.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local fm = require "fastmatch"
   local H = R.hunt()
   local eng, info = R.engine()

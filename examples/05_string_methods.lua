@@ -42,8 +42,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- indexed engine is shown beside it.  Over the stream's first R.NAIVE
 -- events (rule-by-rule evaluation of every rule is slow), decoded first.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local fast, info = R.engine()
   local slow = R.engine({ wildcards = "regex" })
   local evs = R.events(R.NAIVE)

@@ -47,8 +47,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- (eng:naive_match: the index would answer exact values in its trie), over
 -- the stream's first R.NAIVE events, decoded first.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local fm = require "fastmatch"
   local eng, info = R.engine()
   local evs = R.events(R.NAIVE)

@@ -50,8 +50,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- a deep copy of the decoded event per detection; after, a reference to it.
 -- Measured: the Lua heap the detections hold once the scan is done.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local eng, info = R.engine()
   local path = R.stream()
   R.warm(eng, path)

@@ -65,8 +65,8 @@ print("peak=" .. fm.memstats().peak_rss)
 ]==]
 
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local path, st = R.stream()
   local rules, what = R.rules_dir()
   local got = {}

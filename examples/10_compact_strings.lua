@@ -71,8 +71,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- packed into one Lua string (string.pack, length-prefixed fields), unpacked
 -- when written.  Measured: the Lua heap the records hold.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local H = R.hunt()
   local sigma = require "fastmatch.sigma"
   local flatten = sigma.flatten

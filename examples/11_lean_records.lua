@@ -58,8 +58,8 @@ local R = dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "inrun.lua")
 -- text, as a struct field does.  Measured: the Lua heap; the saving a
 -- record, scaled to 1.5 M detections.
 local function in_run()
-  local ok, why = R.available()
-  if not ok then return { verdict = "not applicable here", why = why } end
+  local na = R.unavailable() -- no engine, or no SigmaHQ rules: no in-run result
+  if na then return na end
   local H = R.hunt()
   local sigma = require "fastmatch.sigma"
   local flatten = sigma.flatten

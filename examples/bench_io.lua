@@ -10,6 +10,7 @@
 dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 
 local fm = require "fastmatch"
+local core = require "fastmatch.core" -- the private entry points
 local B = require "fastmatch.bench"
 
 local lua = B.lua()
@@ -184,11 +185,11 @@ local ok, err = pcall(function()
         for _ in fm.lines(data, { filter = wc }) do n = n + 1 end
         same(n)
       end },
-      { name = "  the same, line by line (fm._block_search(false))", n = nlines, fn = function()
-        fm._block_search(false)
+      { name = "  the same, line by line (core._block_search(false))", n = nlines, fn = function()
+        core._block_search(false)
         local n = 0
         for _ in fm.lines(data, { filter = wc }) do n = n + 1 end
-        fm._block_search(true)
+        core._block_search(true)
         same(n)
       end },
     }

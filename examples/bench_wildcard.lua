@@ -5,13 +5,14 @@
 -- the big set; otherwise says so and uses synthetic patterns.
 dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local fm = require "fastmatch"
+local core = require "fastmatch.core" -- the private entry points
 local B = require "fastmatch.bench"
 
 local has_rex, rex = pcall(require, "rex_pcre2")
 
 print("== bench_wildcard: " .. B.machine())
 print(("   caseless search kernel: %s; peers: Lua %s string.lower/find, %s"):format(
-  fm._search_impl(), _VERSION,
+  core._search_impl(), _VERSION,
   has_rex and (rex._VERSION .. ", PCRE2 " .. rex.version()) or "rex_pcre2 not installed"))
 
 local function goal(what, ratio, want)
@@ -232,17 +233,17 @@ do
   chunk = nil
   local needle = "ZQXJ-not-there" -- a letter first, absent from the data
   assert(not fm.contains(big, needle, true))
-  local cur = fm._search_impl()
-  local _, impls = fm._search_impl()
+  local cur = core._search_impl()
+  local _, impls = core._search_impl()
   local cases = {
     { name = "memchr (fm.contains, one absent byte)", n = 1, fn = function() assert(not fm.contains(big, "\1")) end },
     { name = "memmem (fm.contains, exact)", n = 1, fn = function() assert(not fm.contains(big, needle)) end },
   }
   for _, impl in ipairs(impls) do
     cases[#cases + 1] = { name = "fm.contains caseless, " .. impl, n = 1, fn = function()
-      fm._search_impl(impl)
+      core._search_impl(impl)
       assert(not fm.contains(big, needle, true))
-      fm._search_impl(cur)
+      core._search_impl(cur)
     end }
   end
   cases[#cases + 1] = { name = "string.find(big, needle, 1, true)", n = 1, fn = function()

@@ -4,7 +4,7 @@
 --   local G = dofile("examples/gen_events.lua"); G.write(path, {events=, seed=, hits=})
 --
 -- How the benign stream is made.  Each event takes the shape of one of the
--- Sigma regression events (../shared/data/sigma/sigmahq/regression_data:
+-- Sigma regression events (a SigmaHQ checkout's regression_data/, M.sigmahq():
 -- provider, channel, event id and EventData field names, weighted by how
 -- often the shape occurs there), or of a built-in shape when that data is
 -- absent.  Fields that say what ran or what was touched (images, command
@@ -25,20 +25,12 @@ local function here()
   return src:match("^(.*)/[^/]*$") or "."
 end
 
--- ../shared/data/sigma beside the clone, or $FM_SHARED; nil when absent
-function M.shared_dir()
-  local env = os.getenv("FM_SHARED")
-  local cands = {}
-  if env and env ~= "" then
-    cands[#cands + 1] = env .. "/data/sigma"
-    cands[#cands + 1] = env
-  end
-  if #cands == 0 then cands[1] = here() .. "/../../shared/data/sigma" end
-  for _, d in ipairs(cands) do
-    local f = io.open(d .. "/sigmahq/thor.yml")
-    if f then f:close(); return d end
-  end
-  return nil
+-- The SigmaHQ checkout (fastmatch.sigmahq: $SIGMA_DIR, $FM_SHARED or
+-- ../shared beside the clone): -> t | nil, why.  The tree's own copy of
+-- the locator, so that this file runs on any Lua without the tree's paths.
+function M.sigmahq()
+  local S = dofile(here() .. "/../lua/fastmatch/sigmahq.lua")
+  return S.find({ root = here() .. "/.." })
 end
 
 -- ------------------------------------------------------------ PRNG
@@ -128,14 +120,19 @@ function M.split_json(text)
 end
 
 -- ------------------------------------------------------------ the regression events
--- -> array of decoded events ({Event = {System=, EventData=}}), their files
+-- -> array of decoded events ({Event = {System=, EventData=}}), their files.
+-- dir: a regression_data directory (default: the SigmaHQ checkout's).
 function M.regression_events(dir)
-  dir = dir or M.shared_dir()
-  if not dir then return nil, "no ../shared/data/sigma (set FM_SHARED)" end
+  if not dir then
+    local t, why = M.sigmahq()
+    if not t then return nil, why end
+    if not t.regression then return nil, "no regression_data/ in " .. t.dir end
+    dir = t.regression
+  end
   local ok, cjson = pcall(require, "cjson")
   if not ok then return nil, "lua-cjson is not installed" end
-  local p = io.popen("find " .. ("'" .. dir:gsub("'", "'\\''") .. "'") ..
-    "/sigmahq/regression_data -name '*.json' 2>/dev/null | LC_ALL=C sort")
+  local p = io.popen("find -L " .. ("'" .. dir:gsub("'", "'\\''") .. "'") ..
+    " -name '*.json' 2>/dev/null | LC_ALL=C sort")
   local events, files = {}, {}
   for path in p:lines() do
     local f = io.open(path, "rb")
@@ -153,7 +150,7 @@ function M.regression_events(dir)
   end
   p:close()
   if #events == 0 then return nil, "no regression events under " .. dir end
-  return events, files
+  return events, files, dir
 end
 
 -- ------------------------------------------------------------ benign values
@@ -314,9 +311,10 @@ function M.builtin_malicious()
 end
 
 -- ------------------------------------------------------------ the model
--- M.model([dir]) -> model: shapes, value pools, malicious events (encoded)
+-- M.model([dir]) -> model: shapes, value pools, malicious events (encoded);
+-- dir as M.regression_events takes it
 function M.model(dir)
-  local events, why = M.regression_events(dir)
+  local events, why, from = M.regression_events(dir)
   local m = { shapes = {}, pool = {}, malicious = {}, source = nil }
   if not events then
     m.shapes, m.pool = BUILTIN_SHAPES, BUILTIN_POOL
@@ -370,7 +368,7 @@ function M.model(dir)
   for k, v in pairs(BUILTIN_POOL) do if not m.pool[k] then m.pool[k] = v end end
   m.total_w = 0
   for _, s in ipairs(m.shapes) do m.total_w = m.total_w + s.w end
-  m.source = ("%d regression events (%d shapes) from %s"):format(#events, #m.shapes, dir or M.shared_dir())
+  m.source = ("%d regression events (%d shapes) from %s"):format(#events, #m.shapes, from)
   return m
 end
 

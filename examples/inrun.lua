@@ -11,9 +11,12 @@
 -- full run, a smoke size with --quick.  It is generated once per
 -- `make experiments` (run_all.lua passes the directory in FM_INRUN_DIR) or
 -- once per script run alone, and deleted afterwards.  The rules: every
--- SigmaHQ rule (../shared/data/sigma/sigmahq/rules) in a full run; the
--- built-in rules below in quick mode or when ../shared is absent (a user's
--- clone), said so in each result.
+-- SigmaHQ rule (the core rules/ of the checkout fastmatch.sigmahq finds:
+-- $SIGMA_DIR, else the workspace's $FM_SHARED or ../shared), in quick runs
+-- too.  Without them there is no in-run result: a pull request's claim is
+-- about a detection run over SigmaHQ's rules, and a handful of rules says
+-- nothing about it; the result is "not measured here" and says how to
+-- point at the rules.
 local B = require "fastmatch.bench"
 local fm = require "fastmatch"
 
@@ -27,7 +30,8 @@ R.HITS = 0.1
 R.EVENTS = B.size(8000, 300)      -- the stream of the indexed runs
 R.NAIVE = B.size(100, 20)          -- its first events, for the runs without the index
 
--- A small rule set of our own: the quick runs, and clones without ../shared.
+-- A small rule set of our own, for specs that need an engine when SigmaHQ's
+-- rules are absent (R.builtin_rules_dir); never behind an in-run verdict.
 R.BUILTIN = {
   ["whoami.yml"] = [[
 title: Whoami Execution
@@ -154,12 +158,21 @@ local function exists(p)
 end
 
 -- ------------------------------------------------------------ rules
--- -> directory of the run's rules, what they are, whether they are SigmaHQ's
+-- The SigmaHQ checkout (fastmatch.sigmahq), or nil and why.
+function R.sigmahq()
+  return G.sigmahq()
+end
+
+-- -> directory of the run's rules (SigmaHQ's core rules), what they are,
+-- true | nil, why (not found, and how to point at them)
 function R.rules_dir()
-  local shared = G.shared_dir()
-  if shared and not B.quick then
-    return shared .. "/sigmahq/rules", "all SigmaHQ rules", true
-  end
+  local t, why = R.sigmahq()
+  if not t then return nil, why end
+  return t.rules, ("all SigmaHQ rules (%s: %s)"):format(t.source, t.rules), true
+end
+
+-- -> directory holding R.BUILTIN's rules (written once per work directory)
+function R.builtin_rules_dir()
   local d = R.workdir() .. "/builtin-rules"
   if not exists(d .. "/whoami.yml") then
     os.execute("mkdir -p " .. B.shq(d))
@@ -171,17 +184,19 @@ function R.rules_dir()
   end
   local n = 0
   for _ in pairs(R.BUILTIN) do n = n + 1 end
-  return d, ("%d built-in rules (%s)"):format(n, B.quick and "quick mode" or "../shared/data/sigma not found"), false
+  return d, ("%d built-in rules"):format(n)
 end
 
 -- R.engine([opts]) -> engine, info {loaded=, skipped=, seconds=, what=}
 function R.engine(opts)
   local sigma = require "fastmatch.sigma"
   local dir, what = R.rules_dir()
+  if not dir then error(what) end
   local t0 = fm.now()
   local eng = assert(sigma.engine(opts))
   local n, skipped = eng:load(dir)
   if not n then error("cannot load rules from " .. dir .. ": " .. tostring(skipped)) end
+  if n == 0 then error("no rule loaded from " .. dir .. " (" .. #skipped .. " skipped)") end
   eng:match({ Event = { System = { Channel = "-" } } }) -- build the index now, not in the first timing
   return eng, { loaded = n, skipped = #skipped, seconds = fm.now() - t0, what = what, dir = dir }
 end
@@ -193,8 +208,8 @@ end
 local stream_info = {}
 function R.stream(n)
   n = n or R.EVENTS
-  local shared = G.shared_dir()
-  local tag = shared and "sigmahq" or "builtin"
+  local t = R.sigmahq()
+  local tag = t and t.regression and "sigmahq" or "builtin"
   local path = ("%s/stream-%d-s%d-h%g-%s.jsonl"):format(R.workdir(), n, R.SEED, R.HITS, tag)
   local meta = path .. ".meta"
   if not exists(meta) then
@@ -284,13 +299,25 @@ function R.heap(fn)
   return grown, keep
 end
 
--- Is the engine there?  -> true | false, why
+-- Can an in-run result be measured here?  -> true | false, why, verdict:
+-- "not applicable here" without the engine or its libraries, "not measured
+-- here" without SigmaHQ's rules (what to set is in why).
 function R.available()
   local ok, err = pcall(require, "fastmatch.sigma")
-  if not ok then return false, "fastmatch.sigma is not available (" .. tostring(err):match("[^\n]*") .. ")" end
-  if not pcall(require, "cjson") then return false, "lua-cjson is not installed" end
-  if not pcall(require, "lyaml") then return false, "lyaml is not installed" end
+  if not ok then return false, "fastmatch.sigma is not available (" .. tostring(err):match("[^\n]*") .. ")", "not applicable here" end
+  if not pcall(require, "cjson") then return false, "lua-cjson is not installed", "not applicable here" end
+  if not pcall(require, "lyaml") then return false, "lyaml is not installed", "not applicable here" end
+  local dir, why = R.rules_dir()
+  if not dir then return false, why, "not measured here" end
   return true
+end
+
+-- The result of an in-run body that cannot run here, or nil when it can:
+--   local na = R.unavailable(); if na then return na end
+function R.unavailable()
+  local ok, why, verdict = R.available()
+  if ok then return nil end
+  return { verdict = verdict, why = why }
 end
 
 return R

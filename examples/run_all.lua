@@ -8,7 +8,8 @@
 --       runs every examples/bench_*.lua, streaming their output
 --   lua5.4 examples/run_all.lua --table
 --       prints the last run's table (from results/logs) as Markdown with
---       links from the repository root, for the README
+--       links from docs/, for docs/experiments.md (between its
+--       <!-- experiments-table --> markers)
 -- `make experiments` / `make bench` call this (QUICK=1 adds --quick).
 dofile((arg and arg[0] or ""):match("^(.-)[^/]*$") .. "tree_path.lua") -- the tree's build
 local B = require "fastmatch.bench"
@@ -70,6 +71,10 @@ local function experiments()
   local results = {}
   local t_all = fm.now()
   print(("fastmatch experiments (%s mode): %d scripts in %s"):format(opts.quick and "quick" or "full", #names, here))
+  -- where the in-run results' rules come from (examples/inrun.lua), or why there are none
+  local sigmahq, no_rules = require("fastmatch.sigmahq").find({ root = root })
+  print(sigmahq and ("in-run results (in our detection run): SigmaHQ's rules from %s (%s)"):format(sigmahq.rules, sigmahq.source)
+    or ("in-run results (in our detection run): not measured here: %s"):format(no_rules))
   for i, name in ipairs(names) do
     local id = tonumber(name:sub(1, 2))
     if not opts.only or opts.only[id] then
@@ -152,7 +157,7 @@ local function last_table()
   end
   p:close()
   table.sort(results, function(a, b) return a.id < b.id end)
-  io.write(B.markdown(results, B.versions(), { link = "" }))
+  io.write(B.markdown(results, B.versions(), { link = "../" })) -- docs/experiments.md links ../examples/
 end
 
 if opts.table then last_table(); os.exit(0) end

@@ -38,27 +38,18 @@ build = {
       MIMALLOC_LIBDIR = "$(MIMALLOC_LIBDIR)",
    },
    install_target = "install",
-   -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's stages
-   -- live one level down. It needs lyaml and lua-cjson at run time (loaded
-   -- only by fastmatch.sigma); they are not listed as dependencies so that
-   -- `luarocks make` keeps working offline with the distribution's packages.
-   -- The command-line hunter is installed as fastmatch-hunt (luarocks wraps
-   -- it to run on this Lua).
-   install = {
-      lua = {
-         ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
-         ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
-         ["fastmatch.sigma.program"] = "lua/fastmatch/sigma/program.lua",
-         ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
-         ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
-         ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
-      },
-      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
-   },
+   -- `make install` installs everything (the module, every public Lua file,
+   -- the commands of bin/), here into the rock's directories: one list, the
+   -- Makefile's, for both ways to install.  luarocks wraps each command to
+   -- run on this Lua with this tree on its paths.  fastmatch.sigma needs
+   -- lyaml and lua-cjson at run time (loaded only by it); they are not
+   -- listed as dependencies so that `luarocks make` keeps working offline
+   -- with the distribution's packages.
    install_variables = {
       LUA = "$(LUA)",
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+      INST_BINDIR = "$(BINDIR)",
       LUA_INCDIR = "$(LUA_INCDIR)",
    },
 }

@@ -1,10 +1,11 @@
 -- The block search: a line filter whose matcher requires a literal searches
 -- whole buffers for it and tests only the lines around its hits.  Every
--- result must be what the per-line path gives (fm._block_search(false)):
+-- result must be what the per-line path gives (core._block_search(false)):
 -- the lines, their numbers, keep_newline, crlf, and the max_line error
 -- with its line number, even when no literal hits the long line.  And
 -- fm.count_lines with threads must agree with one thread.
 local fm = require "fastmatch"
+local core = require "fastmatch.core" -- the private entry points (_block_search, _literals)
 
 local SEED = tonumber(os.getenv("FM_SEED")) or 20261130
 print(("blocksearch_spec: random seed %d (set FM_SEED to change)"):format(SEED))
@@ -20,7 +21,7 @@ local function tmpfile(content)
 end
 teardown(function()
   for _, p in ipairs(tmpfiles) do os.remove(p) end
-  fm._block_search(true)
+  core._block_search(true)
 end)
 
 local function q(s) return ("%q"):format(s):gsub("\n", "n") end
@@ -62,9 +63,9 @@ local function count(src, opts)
 end
 
 local function both(f)
-  fm._block_search(false)
+  core._block_search(false)
   local a = f()
-  fm._block_search(true)
+  core._block_search(true)
   local b = f()
   return a, b
 end
@@ -185,10 +186,10 @@ describe("the block search (fm.lines / fm.count_lines with a filter)", function(
     assert.matches("line 15001 longer", count(long, { filter = m, max_line = 1000, threads = 2 }))
   end)
 
-  it("asks each matcher for the literal its matches need (fm._literals)", function()
+  it("asks each matcher for the literal its matches need (core._literals)", function()
     local function lits(m)
       local t = {}
-      for _, l in ipairs(fm._literals(m)) do t[#t + 1] = l[1] .. (l[2] and "/i" or "") end
+      for _, l in ipairs(core._literals(m)) do t[#t + 1] = l[1] .. (l[2] and "/i" or "") end
       return table.concat(t, " ")
     end
     assert.equal("mimikatz/i", lits(fm.wildcard("*mimikatz*")))
@@ -223,7 +224,7 @@ describe("the block search (fm.lines / fm.count_lines with a filter)", function(
       local p = table.concat(t)
       local flags = ({ "", "i", "m", "s", "U", "im" })[math.random(6)]
       local ok, re = pcall(fm.compile, p, flags)
-      local lit = ok and fm._literals(re)[1]
+      local lit = ok and core._literals(re)[1]
       if lit then
         for _ = 1, 20 do
           local u = {}

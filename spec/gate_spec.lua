@@ -24,26 +24,20 @@ local root = os.getenv("PWD")
 local G = math.type and dofile(root .. "/examples/gen_events.lua") or nil
 local SEED = tonumber(os.getenv("FM_SEED") or "") or 20261130
 
-local function shared_rules()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
-    if d then
-      local f = io.open(d .. "/data/sigma/sigmahq/thor.yml")
-      if f then f:close(); return d .. "/data/sigma/sigmahq/rules" end
-    end
-  end
-end
-
--- Every SigmaHQ rule when ../shared is there, else examples/inrun.lua's own.
+-- Every SigmaHQ rule (fastmatch.sigmahq: $SIGMA_DIR, $FM_SHARED,
+-- ../shared), else examples/inrun.lua's own.
 local ENG, WHAT
+local INRUN -- examples/inrun.lua, kept: its work directory (the built-in rules) goes with it
 local function engine()
   if ENG then return ENG, WHAT end
-  local dir = shared_rules()
-  if dir then
-    WHAT = "all SigmaHQ rules"
+  local t, why = require("fastmatch.sigmahq").find({ root = root })
+  local dir
+  if t then
+    dir, WHAT = t.rules, "all SigmaHQ rules"
   else
-    local R = dofile(root .. "/examples/inrun.lua")
-    dir, WHAT = R.rules_dir()
-    print("gate: SigmaHQ data not found (../shared): the built-in rules of examples/inrun.lua")
+    INRUN = dofile(root .. "/examples/inrun.lua")
+    dir, WHAT = INRUN.builtin_rules_dir()
+    print("gate: " .. why .. "; the built-in rules of examples/inrun.lua")
   end
   ENG = assert(sigma.engine())
   local n = ENG:load(dir)
@@ -136,13 +130,18 @@ describe("the scan gate", function()
     local eng, what = engine()
     local gate = eng:gate()
     local lines = stream({ events = 3000, seed = 11, hits = 0 })
-    local passed = 0
+    local passed, needless = 0, 0
     for _, l in ipairs(lines) do
-      if gate:test(l) then passed = passed + 1 end
+      if gate:test(l) then
+        passed = passed + 1
+        -- a benign line may still fire a rule (the built-in rules, used
+        -- without SigmaHQ's, flag every Office start): that one must pass
+        if not must_pass(eng, l) then needless = needless + 1 end
+      end
     end
-    print(("gate: %d of %d benign lines let through (%s)"):format(passed, #lines, what))
+    print(("gate: %d of %d benign lines let through, %d of them fire no rule (%s)"):format(passed, #lines, needless, what))
     -- measured 1.1% with every SigmaHQ rule (cidr rules on logons)
-    assert.is_true(passed <= #lines * 0.05, passed .. " let through")
+    assert.is_true(needless <= #lines * 0.05, needless .. " let through that fire no rule")
   end)
 
   it("lets eng:scan report a bad line, with its number, and go on", function()

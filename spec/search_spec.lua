@@ -3,6 +3,7 @@
 -- each checked here against string.lower + string.find).
 local C = require "spec.compat"
 local fm = require "fastmatch"
+local core = require "fastmatch.core" -- the private entry points (_search_impl)
 
 local SEED = tonumber(os.getenv("FM_SEED") or "") or 424242
 
@@ -10,10 +11,10 @@ local function ref_ifind(h, n)
   return (h:lower():find(n:lower(), 1, true))
 end
 
-local current = fm._search_impl()
-local _, impls = fm._search_impl()
+local current = core._search_impl()
+local _, impls = core._search_impl()
 
-describe("fastmatch._search_impl", function()
+describe("fastmatch.core._search_impl", function()
   it("names the caseless implementation in use and those this CPU has", function()
     assert.is_string(current)
     assert.is_table(impls)
@@ -24,7 +25,7 @@ describe("fastmatch._search_impl", function()
     print(("  caseless search: %s (available: %s)"):format(current, table.concat(impls, ", ")))
   end)
   it("raises for an implementation this CPU or build lacks", function()
-    assert.has_error(function() fm._search_impl("neon-on-x86") end)
+    assert.has_error(function() core._search_impl("neon-on-x86") end)
   end)
 end)
 
@@ -44,11 +45,11 @@ describe("fastmatch.contains (caseless search kernels)", function()
     end))
   end
 
-  after_each(function() fm._search_impl(current) end)
+  after_each(function() core._search_impl(current) end)
 
   for _, impl in ipairs(impls) do
     it(("agrees with string.lower + find (%s, seed %d)"):format(impl, SEED), function()
-      fm._search_impl(impl)
+      core._search_impl(impl)
       math.randomseed(SEED)
       for round = 1, 3000 do
         local h = rnd(math.random(0, round % 10 == 0 and 300 or 80))
@@ -69,7 +70,7 @@ describe("fastmatch.contains (caseless search kernels)", function()
     end)
 
     it(("finds needles at every offset around the vector widths (%s)"):format(impl), function()
-      fm._search_impl(impl)
+      core._search_impl(impl)
       for len = 1, 70 do
         local needle = ("Ab"):rep(len):sub(1, len) .. "Q"
         for pos = 0, 70 do
@@ -82,7 +83,7 @@ describe("fastmatch.contains (caseless search kernels)", function()
     end)
 
     it(("folds only ASCII letters (%s)"):format(impl), function()
-      fm._search_impl(impl)
+      core._search_impl(impl)
       local pad = ("-"):rep(40)
       assert.is_nil(fm.contains(pad .. "[\\]^_" .. pad, "{|}~\127", true))
       assert.is_nil(fm.contains(pad .. "\193\194" .. pad, "\225\226", true))

@@ -13,12 +13,14 @@ local data, fm, trace = ...
 -- match limit makes `(a+)+$` legitimately slow).
 -- _search_impl switches a process-wide implementation: a crash found after
 -- it would not reproduce from its input alone (fuzz_search covers each).
+-- _evtx_scan reads a path (fuzz_evtx covers its reader; fm.evtx below
+-- reads the fuzzed bytes from a temporary file).
 local DENY = { mi_stats_print = true, use_mimalloc = true, limits = true,
-               _search_impl = true }
+               _search_impl = true, _evtx_scan = true }
 -- Called with their first argument replaced by an anonymous temporary file
 -- (holding the fuzzed string, for readers): a fuzzed path would create files
 -- or read stdin.
-local FILEARG = { lines = "r", count_lines = "r", writer = "w" }
+local FILEARG = { lines = "r", count_lines = "r", writer = "w", evtx = "r" }
 -- The module's functions, and those of its sub-tables (fm._rex: the C face
 -- of fastmatch.rex), flattened under dotted names.
 local FUNCS, FN = {}, {}

@@ -4,7 +4,7 @@
 ** Debian's nginx) on the log-line patterns of spec/hosts/fm_bench.lua, over
 ** 100 000 generated combined-log lines; median of 7 rounds, ns a match.
 ** It answers one question: is the engine what makes ngx.re.find faster on
-** the anchored request line?  (It is not: see README, "Inside nginx".)
+** the anchored request line?  (It is not: see docs/every-lua.md, "Measured".)
 ** No PCRE1 headers are installed (libpcre3-dev), so the four functions used
 ** are declared here by hand.  Build and run (not part of make):
 **   cc -O2 -o /tmp/pcre_jit_bench csrc/tools/pcre_jit_bench.c -lpcre2-8 \

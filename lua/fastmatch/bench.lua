@@ -327,8 +327,13 @@ function B.judge_significant(measured, kind)
   return "weaker"
 end
 
+-- "not applicable here": the technique or the tool is missing here; "not
+-- measured here": the data the claim is about is missing here (SigmaHQ's
+-- rules, for an in-run result), and why says how to point at it.  Neither
+-- is a verdict on the claim; neither carries numbers.
 B.VERDICTS = { confirmed = true, weaker = true, stronger = true,
-               ["not applicable here"] = true }
+               ["not applicable here"] = true, ["not measured here"] = true }
+B.NO_VERDICT = { ["not applicable here"] = true, ["not measured here"] = true }
 
 -- Short number for tables: 3 significant figures, no exponent below 1e6.
 function B.fmt(x)
@@ -492,10 +497,13 @@ function B.has(...)
   return true
 end
 
--- The shared SigmaHQ-derived data beside the clone (../shared/data/sigma),
--- loaded with dofile: -> table, or nil and why (a user's clone has none).
+-- The workspace's SigmaHQ-derived data ($FM_SHARED, else ../shared beside
+-- the clone: data/sigma/NAME.lua), loaded with dofile: -> table, or nil and
+-- why (a user's clone has none).
 function B.sigma(name)
-  local path = (B.root or ".") .. "/../shared/data/sigma/" .. name .. ".lua"
+  local env = os.getenv("FM_SHARED")
+  local base = env and env ~= "" and env or (B.root or ".") .. "/../shared"
+  local path = base .. "/data/sigma/" .. name .. ".lua"
   local f = io.open(path)
   if not f then return nil, path .. " not found (only in the project's workspace)" end
   f:close()
@@ -514,7 +522,7 @@ function B.check_result(r)
     if type(r[k]) ~= "string" or r[k] == "" then return false, k .. " is not a non-empty string" end
   end
   if not B.VERDICTS[r.verdict] then return false, "verdict " .. r.verdict end
-  local na = r.verdict == "not applicable here"
+  local na = B.NO_VERDICT[r.verdict]
   for _, side in ipairs({ "before", "after" }) do
     local s = r[side]
     if type(s) ~= "table" then return false, side .. " is not a table" end
@@ -651,6 +659,10 @@ function B.in_run(meta, ir)
     print(("   before: %s %s  (%s)"):format(B.fmt(r.before.value), r.before.unit, r.before.what))
     print(("   after:  %s %s  (%s)"):format(B.fmt(r.after.value), r.after.unit, r.after.what))
   end
+  if B.NO_VERDICT[r.verdict] then
+    print(("   in-run: %s (%s): %s"):format(r.verdict, r.pr, r.why))
+    return r
+  end
   print(("   in-run measured: %s %s (%s: %s) -> %s: %s"):format(B.fmt(r.measured), r.metric, r.pr,
     r.significant and ("significant, confirmed from " .. (r.significant == "memory" and "30% less memory" or "2x")) or
     (r.claim_value and ("claim " .. B.fmt(r.claim_value)) or "a method"), r.verdict, r.why))
@@ -783,7 +795,7 @@ function B.svg(results, versions)
   local W = left + width + 340
   local function x(v) return left + (math.log(v, 10) - d0) / (d1 - d0) * width end
   local colour = { confirmed = "#2e7d32", weaker = "#c62828", stronger = "#1565c0",
-                   ["not applicable here"] = "#9e9e9e" }
+                   ["not applicable here"] = "#9e9e9e", ["not measured here"] = "#9e9e9e" }
   local o = {}
   o[#o + 1] = ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'):format(W, h)
   o[#o + 1] = ('<rect width="%d" height="%d" fill="white"/>'):format(W, h)

@@ -5,9 +5,13 @@
 -- and set:test with FFI calls, which a compiled trace makes without leaving.
 local core = require "fastmatch.core"
 
+-- Every public name of the core; the private entry points (a name starting
+-- with "_": the faces' and the specs' hooks, such as core._rex for
+-- fastmatch.rex or core._sigma_gate for fastmatch.sigma) stay on
+-- fastmatch.core, where the faces take them.
 local M = {}
 for k, v in pairs(core) do
-  M[k] = v
+  if type(k) ~= "string" or k:sub(1, 1) ~= "_" then M[k] = v end
 end
 
 if rawget(_G, "jit") then

@@ -7,7 +7,9 @@
 -- match one event (the stages below: the event model and the gate's VM in C,
 -- csrc/evmodel.c and csrc/gatevm.c, their program from sigma/program.lua; the
 -- Lua index; sigma/event.lua's flatten for what the model declines), scan a
--- JSON-lines stream behind the gate).
+-- JSON-lines stream behind the gate). A file's documents are read by
+-- sigma/collection.lua; correlations and filters, rules over the hits of
+-- other rules, are resolved and run by sigma/meta.lua (docs/sigma-v2.md).
 --
 -- The cost of an event does not grow with the number of rules: each field
 -- value of the event goes once through its field's set (C), which names the
@@ -21,6 +23,8 @@ local logsource = require "fastmatch.sigma.logsource"
 local event = require "fastmatch.sigma.event"
 local rule_mod = require "fastmatch.sigma.rule"
 local program = require "fastmatch.sigma.program"
+local collection = require "fastmatch.sigma.collection"  -- correlations, filters, collections
+local meta = require "fastmatch.sigma.meta"
 local core = require "fastmatch.core"
 
 local flatten, json_literal, GATES = event.flatten, rule_mod.json_literal, rule_mod.GATES
@@ -67,7 +71,8 @@ end
 local Engine = {}
 Engine.__index = Engine
 
-local OPTS = { logsources = true, placeholders = true, cased = true, wildcards = true, unmapped = true }
+local OPTS = { logsources = true, placeholders = true, cased = true, wildcards = true, unmapped = true,
+  correlation = true }
 
 function M.engine(opts)
   if opts ~= nil and type(opts) ~= "table" then
@@ -85,6 +90,13 @@ function M.engine(opts)
     error("bad argument #1 to 'engine' (unmapped must be \"all\" or \"skip\")", 2)
   end
   local mapping = opts.logsources
+  if opts.correlation ~= nil and type(opts.correlation) ~= "table" then
+    error("bad argument #1 to 'engine' (correlation must be a table)", 2)
+  end
+  -- "none": no mapping, every rule over every event (a rule that writes its
+  -- own Channel is still dispatched on it: sigma/collection.lua)
+  local nomap = mapping == "none"
+  if nomap then mapping = { logsources = {} } end
   if type(mapping) == "string" then
     local f, err = io.open(mapping)
     if not f then return nil, err end
@@ -101,7 +113,7 @@ function M.engine(opts)
   local eng = setmetatable({
     rules = {}, skipped = {}, opts = opts, cased = opts.cased and true or false,
     regex = wc == "regex", resolve = logsource.resolver(mapping),
-    variants = {}, variant_list = {}, unmapped = {}, unmapped_rules = 0, dirty = true,
+    variants = {}, variant_list = {}, unmapped = {}, unmapped_rules = 0, dirty = true, nomap = nomap,
   }, Engine)
   return eng
 end
@@ -124,7 +136,8 @@ local ALL_EVENTS = { key = "*", conds = {}, rename = {} }
 local function adopt(eng, rule)
   rule.index = #eng.rules + 1
   eng.rules[rule.index] = rule
-  local vs = eng.resolve(rule.logsource)
+  -- a rule that names its own Channel (sigma/collection.lua) needs no mapping
+  local vs = rule.variants_own or (eng.nomap and { ALL_EVENTS }) or eng.resolve(rule.logsource)
   rule.variants = {}
   if not vs then
     local ls = rule.logsource
@@ -151,28 +164,19 @@ function Engine:add(yaml_text, name)
     error(("bad argument #2 to 'add' (string expected, got %s)"):format(type(name)), 2)
   end
   local ly = lyaml()
-  local skipped = {}
   local ok, docs = pcall(ly.load, yaml_text, { all = true })
+  local n, skipped, metarules
   if not ok then
-    skipped[1] = { path = name, reason = "YAML: " .. tostring(docs):gsub("^.-:%d+: ", "") }
-  elseif type(docs) ~= "table" or #docs == 0 then
-    skipped[1] = { path = name, reason = "no YAML document" }
-  elseif #docs > 1 then
-    local d = type(docs[1]) == "table" and docs[1] or {}
-    skipped[1] = { path = name, id = d.id, title = d.title,
-      reason = "multi-document rule collections are not supported" }
+    n, skipped = 0, { { path = name, reason = "YAML: " .. tostring(docs):gsub("^.-:%d+: ", "") } }
+  elseif type(docs) ~= "table" then
+    n, skipped = 0, { { path = name, reason = "no YAML document" } }
   else
-    local doc = docs[1]
-    local rule, err = rule_mod.compile(self, doc, name, ly.null)
-    if rule then
-      adopt(self, rule)
-      return 1, skipped
-    end
-    local d = type(doc) == "table" and doc or {}
-    skipped[1] = { path = name, id = d.id, title = d.title, reason = err }
+    -- rules, collections, correlations, filters: sigma/collection.lua
+    n, skipped, metarules = collection.add(self, docs, name, ly.null, adopt)
+    if metarules then meta.install(self) elseif self.meta_installed then self.meta_dirty = true end
   end
   for _, s in ipairs(skipped) do self.skipped[#self.skipped + 1] = s end
-  return 0, skipped
+  return n, skipped
 end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
@@ -188,7 +192,9 @@ function Engine:load(path)
   f:close()
   local files = {}
   if rerr and code == 21 then  -- EISDIR: walk it, in a stable order
-    local p = io.popen("LC_ALL=C find " .. shell_quote(path) .. " -type f -name '*.yml' | LC_ALL=C sort")
+    -- -L: through symbolic links too (a checkout whose rules/, or whose
+    -- subdirectories, are links loads as the real one does)
+    local p = io.popen("LC_ALL=C find -L " .. shell_quote(path) .. " -type f -name '*.yml' | LC_ALL=C sort")
     for line in p:lines() do files[#files + 1] = line end
     p:close()
   else
@@ -875,6 +881,22 @@ function Engine:naive_match(event)
   return match_naive(self, flatten(event))
 end
 
+-- One compiled rule's condition on a flattened event, every value its own
+-- matcher, under the given logsource variants (default: the rule's; none:
+-- as it stands). Filters (sigma/filter.lua) ask this of the rules they name.
+function Engine:holds(rule, f, variants)
+  local ctx = { eng = self, f = f, test = test_naive, rename = EMPTY }
+  variants = variants or rule.variants
+  if not variants or #variants == 0 then return rule.cond(ctx) and true or false end
+  for _, v in ipairs(variants) do
+    if cond_holds(v, f) then
+      ctx.rename = v.rename
+      if rule.cond(ctx) then return true end
+    end
+  end
+  return false
+end
+
 function M.naive(eng)
   return function(event) return eng:naive_match(event) end
 end
@@ -942,7 +964,8 @@ local function warn_line(lineno, msg)
   io.stderr:write(("fastmatch.sigma: line %d: %s\n"):format(lineno, msg))
 end
 
-local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true }
+-- (input and flush are the correlations', sigma/meta.lua: nothing without them)
+local SCAN_OPTS = { prefilter = true, on_error = true, buffer = true, max_line = true, input = true, flush = true }
 
 -- for event, hits, lineno in eng:scan(src [, opts]) do ... end
 -- opts: prefilter (default true), on_error(lineno, message, line), and
@@ -1048,5 +1071,6 @@ function M.decode_objects(s)
 end
 
 M.text, M.flatten = event.text, flatten
+meta.methods(Engine)  -- eng:feed, flush, inputs, problems, correlation_stats (sigma/meta.lua)
 M.Engine = Engine
 return M

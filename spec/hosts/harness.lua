@@ -153,6 +153,21 @@ local function fill(template, vars)
   return (template:gsub("@(%u+)@", function(k) return vars[k] or ("@" .. k .. "@") end))
 end
 
+-- The workers' `user` line: nginx started by root runs its workers as
+-- nobody (Debian's package: www-data in its own nginx.conf), and they could
+-- not read the clone when it sits in a directory only its owner can enter
+-- (/root, mktemp -d).  The workers run as the user running the suite, as a
+-- deployment runs them as a user that can read what they load
+-- (docs/hosts.md).  Not root: nginx ignores the directive (with a warning),
+-- the workers are that user anyway.
+function H.nginx_user()
+  local _, uid = C.sh("id -u")
+  if tonumber(uid) ~= 0 then return "" end
+  local _, user = C.sh("id -un")
+  local _, group = C.sh("id -gn")
+  return ("user %s %s;"):format(user:gsub("%s+$", ""), group:gsub("%s+$", ""))
+end
+
 -- nginx with libnginx-mod-http-lua.  opts.extra: server-block text added to
 -- the configuration; opts.lua: { [name] = source } modules for the worker.
 function H.nginx(opts)
@@ -162,7 +177,8 @@ function H.nginx(opts)
   function h.start()
     local so, err = module_for("luajit")
     if not so then h.failure = err return false end
-    local vars = { ROOT = H.root, PREFIX = h.prefix, PORT = tostring(h.port), EXTRA = opts.extra or "" }
+    local vars = { ROOT = H.root, PREFIX = h.prefix, PORT = tostring(h.port), EXTRA = opts.extra or "",
+                   USER = H.nginx_user() }
     write(h.prefix .. "/conf/nginx.conf", fill(slurp(here .. "/nginx.conf"), vars))
     write(h.prefix .. "/lua/fm_rules.lua", slurp(here .. "/fm_rules.lua"))
     for name, src in pairs(opts.lua or {}) do write(h.prefix .. "/lua/" .. name .. ".lua", src) end

@@ -169,6 +169,8 @@ local function variant_key(conds, rename)
   return table.concat(parts, "&") .. "#" .. table.concat(rn, ",")
 end
 
+M.variant_key = variant_key  -- (sigma/collection.lua keys the variants of rules that name their Channel)
+
 -- mapping: a table in thor.yml's shape ({logsources = {...}} or the entries).
 -- Returns a resolver: resolve(ls) -> array of {conds=, rename=, key=} or nil.
 function M.resolver(mapping)
