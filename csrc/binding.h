@@ -52,5 +52,6 @@ void fm_open_wildcard(lua_State *L);
 void fm_open_sets(lua_State *L);
 void fm_open_text(lua_State *L);
 void fm_open_gate(lua_State *L);
+void fm_open_yaml(lua_State *L);  /* core._yaml: empty without libyaml */
 
 #endif

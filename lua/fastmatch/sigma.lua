@@ -1,6 +1,6 @@
 -- fastmatch.sigma: a Sigma detection engine on fastmatch's matchers.
 --
--- Stages, as LPeg's: read rules (YAML, lyaml; here) -> compile (sigma/rule.lua:
+-- Stages, as LPeg's: read rules (YAML: sigma/yaml.lua; here) -> compile (sigma/rule.lua:
 -- conditions via sigma/condition.lua, values via sigma/modifiers.lua; logsource
 -- variants via sigma/logsource.lua) -> index (here: per logsource variant and
 -- event field, one fm.set of every wildcard value of every rule) -> run (here:
@@ -45,10 +45,11 @@ local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local lower = string.lower
 
 local lyaml_mod, cjson_safe
+-- the YAML reader, lyaml's interface: core._yaml (libyaml, in C) or lyaml
 local function lyaml()
   if not lyaml_mod then
-    local ok, m = pcall(require, "lyaml")
-    if not ok then error("fastmatch.sigma: needs lyaml to read rules (apt install lua-yaml, or luarocks install lyaml)", 3) end
+    local m = require "fastmatch.sigma.yaml"
+    if not m.load then error("fastmatch.sigma: needs libyaml (build with libyaml-dev) or lyaml (apt install lua-yaml) to read rules", 3) end
     lyaml_mod = m
   end
   return lyaml_mod
