@@ -248,13 +248,21 @@ local function build(eng)
     local function field_of(item)
       return item.keyword and KW or (v.rename[item.field] or item.field)
     end
-    local function each_pattern(item, f)
-      local name = field_of(item)
+    -- an item's pattern keys in this variant, made once (the loops below
+    -- visit each item twice; building the strings was a third of build)
+    local keys_of = {}
+    local function item_keys(item)
+      local ks = keys_of[item]
+      if ks then return ks end
+      ks = {}
+      local name = field_of(item) .. "\0"
       for _, g in ipairs(item.groups) do
         for _, alt in ipairs(g.wc and g.alts or g.guards or {}) do
-          f(name .. "\0" .. (alt.cased and "1" or "0") .. alt.pattern)
+          ks[#ks + 1] = name .. (alt.cased and "1" or "0") .. alt.pattern
         end
       end
+      keys_of[item] = ks
+      return ks
     end
     -- The gate of a rule: the requirement whose patterns the fewest rules
     -- share. A pattern many rules need (\cmd.exe) is common in events too,
@@ -267,9 +275,11 @@ local function build(eng)
           local seen = {}
           for _, cover in ipairs(rule.reqs) do
             for _, it in ipairs(cover) do
-              each_pattern(it, function(k)
+              local ks = item_keys(it)
+              for j = 1, #ks do
+                local k = ks[j]
                 if not seen[k] then seen[k] = true; pop[k] = (pop[k] or 0) + 1 end
-              end)
+              end
             end
           end
         end
@@ -279,7 +289,10 @@ local function build(eng)
           local order = {}
           for i, cover in ipairs(rule.reqs) do
             local c = 0
-            for _, it in ipairs(cover) do each_pattern(it, function(k) c = c + pop[k] end) end
+            for _, it in ipairs(cover) do
+              local ks = item_keys(it)
+              for j = 1, #ks do c = c + pop[ks[j]] end
+            end
             order[i] = { cover = cover, cost = c, i = i }
           end
           table.sort(order, function(a, b)

@@ -94,7 +94,8 @@ function M.spec(eng, KW)
     spec.nbits = nbits
 
     local code = spec.code
-    local function emit(x) code[#code + 1] = x end
+    local ncode = 0  -- #code, kept: the length operator is a search each time
+    local function emit(x) ncode = ncode + 1; code[ncode] = x end
     local function item_code(item)
       local name = item.keyword and KW or (v.rename[item.field] or item.field)
       local byname = bit[name] or {}
@@ -186,7 +187,7 @@ function M.spec(eng, KW)
       return d
     end
     for i, rule in ipairs(v.rules) do
-      local at = #code + 1
+      local at = ncode + 1
       spec.prog[i] = at
       spec.full[i] = rule.full or 0
       spec.ids[i] = rule.index
@@ -195,7 +196,8 @@ function M.spec(eng, KW)
       if rule.tree and rule.nodes then ok, depth = pcall(tree_code, rule.tree, rule.nodes) end
       if not ok or depth > MAXSTACK then
         -- (never for SigmaHQ) a condition too deep: always unknown
-        for k = #code, at, -1 do code[k] = nil end
+        for k = ncode, at, -1 do code[k] = nil end
+        ncode = at - 1
         emit(OP_CONST); emit(K_U)
         spec.always[i] = 1
       end

@@ -28,31 +28,33 @@ local STAR, ONE = { "*" }, { "?" }
 M.STAR, M.ONE = STAR, ONE
 
 -- Sigma string syntax -> parts. `\*`, `\?`, `\\` are literals; a `\` before
--- anything else is itself (fm.wildcard's reading, and pySigma's).
+-- anything else is itself (fm.wildcard's reading, and pySigma's). Jumps
+-- from special byte to special byte: the loader parses every value of
+-- every rule (docs/startup.md).
+local find, sub, byte, char, concat = string.find, string.sub, string.byte, string.char, table.concat
 local function parse(s)
-  local parts, buf, i, n = {}, {}, 1, #s
-  local function flush()
-    if #buf > 0 then parts[#parts + 1] = table.concat(buf); buf = {} end
+  local parts, n = {}, #s
+  if not find(s, "[\\*?]") then
+    if n > 0 then parts[1] = s end
+    return parts
   end
+  local cur, nc, i = {}, 0, 1
   while i <= n do
-    local c = s:sub(i, i)
-    if c == "\\" then
-      local d = s:sub(i + 1, i + 1)
-      if d == "*" or d == "?" or d == "\\" then
-        buf[#buf + 1] = d; i = i + 2
-      else
-        buf[#buf + 1] = c; i = i + 1
-      end
-    elseif c == "*" then
-      flush(); parts[#parts + 1] = STAR; i = i + 1
-    elseif c == "?" then
-      flush(); parts[#parts + 1] = ONE; i = i + 1
+    local j = find(s, "[\\*?]", i)
+    if not j then nc = nc + 1; cur[nc] = sub(s, i); break end
+    if j > i then nc = nc + 1; cur[nc] = sub(s, i, j - 1) end
+    local c = byte(s, j)
+    if c == 92 then
+      local d = byte(s, j + 1)
+      if d == 42 or d == 63 or d == 92 then nc = nc + 1; cur[nc] = char(d); i = j + 2
+      else nc = nc + 1; cur[nc] = "\\"; i = j + 1 end
     else
-      local j = s:find("[\\*?]", i) or n + 1
-      buf[#buf + 1] = s:sub(i, j - 1); i = j
+      if nc > 0 then parts[#parts + 1] = concat(cur, "", 1, nc); nc = 0 end
+      parts[#parts + 1] = c == 42 and STAR or ONE
+      i = j + 1
     end
   end
-  flush()
+  if nc > 0 then parts[#parts + 1] = concat(cur, "", 1, nc) end
   return parts
 end
 M.parse = parse
@@ -91,16 +93,17 @@ end
 
 -- The longest literal run of a value: what the line prefilter can require.
 local function longest_literal(parts)
-  local best, cur = "", {}
-  local function close()
-    local s = table.concat(cur)
-    if #s > #best then best = s end
-    cur = {}
+  local best, cur = "", ""
+  for i = 1, #parts do
+    local p = parts[i]
+    if p == STAR or p == ONE then
+      if #cur > #best then best = cur end
+      cur = ""
+    else
+      cur = cur .. p
+    end
   end
-  for _, p in ipairs(parts) do
-    if p == STAR or p == ONE then close() else cur[#cur + 1] = p end
-  end
-  close()
+  if #cur > #best then best = cur end
   return best
 end
 M.longest_literal = longest_literal
