@@ -177,11 +177,9 @@ end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- eng:load(path) -> number loaded, skipped; nil, message when path cannot be read.
-function Engine:load(path)
-  if type(path) ~= "string" then
-    error(("bad argument #1 to 'load' (string expected, got %s)"):format(type(path)), 2)
-  end
+-- The .yml files of a path (a directory walked in a stable order, or the
+-- file itself); nil, message when it cannot be read.
+local function rule_files(path)
   local f, err = io.open(path)
   if not f then return nil, err end
   local _, rerr, code = f:read(0)
@@ -194,22 +192,73 @@ function Engine:load(path)
   else
     files[1] = path
   end
+  return files
+end
+
+-- Add each file (texts[i]: its text when already read) -> number loaded, skipped.
+local function add_files(eng, files, texts)
   local n, skipped = 0, {}
-  for _, file in ipairs(files) do
-    local fh, ferr = io.open(file)
-    if not fh then
-      local s = { path = file, reason = ferr }
-      skipped[#skipped + 1] = s
-      self.skipped[#self.skipped + 1] = s
-    else
-      local s = fh:read("*a")
-      fh:close()
-      local k, sk = self:add(s, file)
+  for i, file in ipairs(files) do
+    local s = texts and texts[i]
+    if not s then
+      local fh, ferr = io.open(file)
+      if not fh then
+        s = { path = file, reason = ferr }
+        skipped[#skipped + 1] = s
+        eng.skipped[#eng.skipped + 1] = s
+        s = nil
+      else
+        s = fh:read("*a")
+        fh:close()
+      end
+    end
+    if s then
+      local k, sk = eng:add(s, file)
       n = n + k
       for _, x in ipairs(sk) do skipped[#skipped + 1] = x end
     end
   end
   return n, skipped
+end
+
+local LOAD_OPTS = { cache = true }
+
+-- eng:load(path [, opts]) -> number loaded, skipped; nil, message when a path
+-- cannot be read. path: a rule file, a directory of them, or a list of
+-- either. opts.cache: false (the default), true (the cache directory,
+-- $XDG_CACHE_HOME/fastmatch) or a directory: the compiled engine is kept
+-- there and reused while the files, the options and fastmatch are the same
+-- (sigma/cache.lua; docs/startup.md). The cache serves a fresh engine only.
+function Engine:load(path, opts)
+  local paths = path
+  if type(path) == "string" then paths = { path }
+  elseif type(path) ~= "table" then
+    error(("bad argument #1 to 'load' (string or table expected, got %s)"):format(type(path)), 2)
+  end
+  for i, p in ipairs(paths) do
+    if type(p) ~= "string" then
+      error(("bad argument #1 to 'load' (path %d is a %s)"):format(i, type(p)), 2)
+    end
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'load' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not LOAD_OPTS[k] then error(("bad argument #2 to 'load' (unknown option '%s')"):format(tostring(k)), 2) end
+  end
+  local cache = opts.cache
+  if cache ~= nil and type(cache) ~= "boolean" and type(cache) ~= "string" then
+    error("bad argument #2 to 'load' (cache must be a boolean or a directory)", 2)
+  end
+  local files = {}
+  for _, p in ipairs(paths) do
+    local fl, err = rule_files(p)
+    if not fl then return nil, err end
+    for _, x in ipairs(fl) do files[#files + 1] = x end
+  end
+  if cache then return require("fastmatch.sigma.cache").load(self, files, cache) end
+  return add_files(self, files)
 end
 
 -- ---------------------------------------------------------------- the index
@@ -984,5 +1033,10 @@ function M.decode_objects(s)
 end
 
 M.text, M.flatten = event.text, flatten
+-- for sigma/cache.lua only: the stages it runs and restores
+M._internal = {
+  add_files = add_files, build = build,
+  gate_spec = function(eng) return gate_mod.spec(eng, KW) end,
+}
 M.Engine = Engine
 return M
