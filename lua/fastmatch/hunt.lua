@@ -1,7 +1,7 @@
 -- fastmatch.hunt: the hunt behind the fastmatch-hunt command (bin/), Sigma
 -- rules over JSONL event logs, a timeline out.
 --   fastmatch-hunt [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
---                            [-o OUT] [--format csv|jsonl] [--quiet] FILE...
+--                  [--cache DIR | --no-cache] [-o OUT] [--format csv|jsonl] [--quiet] FILE...
 -- FILE: evtx_dump JSON, one event a line ("-" for stdin).  The timeline
 -- (stdout by default) has one record per rule that fired: timestamp,
 -- computer, channel, event id, level, rule title, rule id, and the fields
@@ -19,11 +19,15 @@ for i, l in ipairs(H.LEVELS) do H.RANK[l] = i end
 
 local USAGE = [[
 usage: fastmatch-hunt [--rules DIR]... [--logsources FILE] [--min-level LEVEL]
-                      [-o OUT] [--format csv|jsonl] [--quiet] FILE...
+                      [--cache DIR | --no-cache] [-o OUT] [--format csv|jsonl] [--quiet] FILE...
   --rules DIR        Sigma rules (a directory or a .yml file; repeatable);
                      default: ../shared/data/sigma/sigmahq/rules beside the clone
   --logsources FILE  logsource mapping (thor.yml format); default: the engine's
   --min-level LEVEL  informational < low < medium < high < critical (default informational)
+  --cache DIR        keep the compiled rules in DIR (default $XDG_CACHE_HOME/fastmatch,
+                     else ~/.cache/fastmatch): the next start with the same rules
+                     and options skips compiling them (docs/startup.md)
+  --no-cache         compile the rules every time, write no cache
   -o OUT             the timeline's file (default stdout)
   --format F         csv (default) or jsonl
   --quiet            no progress line and no summary
@@ -45,7 +49,7 @@ end
 
 -- -> opts | nil, message
 function H.parse_args(argv)
-  local o = { rules = {}, inputs = {}, format = "csv", min_level = "informational" }
+  local o = { rules = {}, inputs = {}, format = "csv", min_level = "informational", cache = true }
   local i = 1
   while argv[i] ~= nil do
     local a = argv[i]
@@ -58,6 +62,8 @@ function H.parse_args(argv)
       if a == "--rules" or a == "-r" then o.rules[#o.rules + 1] = val()
       elseif a == "--logsources" then o.logsources = val()
       elseif a == "--min-level" or a == "-m" then o.min_level = val()
+      elseif a == "--cache" then o.cache = val()
+      elseif a == "--no-cache" then o.cache = false
       elseif a == "-o" or a == "--output" then o.output = val()
       elseif a == "--format" or a == "-f" then o.format = val()
       elseif a == "--quiet" or a == "-q" then o.quiet = true
@@ -276,13 +282,9 @@ function H.main(argv, env)
   local eng, eerr = sigma.engine({ logsources = o.logsources })
   if not eng then err:write("fastmatch-hunt: ", tostring(eerr), "\n"); return 2 end
   local fields_of = sigma.flatten or H.fields -- the engine's view of an event, when it shares it
-  local loaded, skipped = 0, {}
-  for _, dir in ipairs(o.rules) do
-    local n, sk = eng:load(dir)
-    if not n then err:write("fastmatch-hunt: cannot load rules from ", dir, ": ", tostring(sk), "\n"); return 2 end
-    loaded = loaded + n
-    for _, s in ipairs(sk or {}) do skipped[#skipped + 1] = s end
-  end
+  -- every rule path in one load: the cache keeps the engine they make
+  local loaded, skipped = eng:load(o.rules, { cache = o.cache })
+  if not loaded then err:write("fastmatch-hunt: cannot load rules: ", tostring(skipped), "\n"); return 2 end
   t_load = fm.now() - t_load
 
   local w, werr = fm.writer(o.output or "-")
@@ -390,8 +392,10 @@ function H.main(argv, env)
     local rl = {}
     for k, v in pairs(reasons) do rl[#rl + 1] = ("%s: %d"):format(k, v) end
     table.sort(rl)
-    s[#s + 1] = ("rules: %d loaded in %.2f s, %d skipped%s"):format(loaded, t_load, #skipped,
-      #rl > 0 and (" (" .. table.concat(rl, "; ") .. ")") or "")
+    local c = eng.cache
+    s[#s + 1] = ("rules: %d loaded in %.2f s%s, %d skipped%s"):format(loaded, t_load,
+      not c and "" or c.hit and " (from the cache)" or c.error and (" (cache: " .. c.error .. ")") or " (cached)",
+      #skipped, #rl > 0 and (" (" .. table.concat(rl, "; ") .. ")") or "")
     local st = type(eng.stats) == "function" and eng:stats() or {}
     local um = st.unmapped or st.unmapped_by_logsource
     if type(um) == "table" then
