@@ -10,6 +10,10 @@
 ** known: a list of values both sides hold already (sentinels such as
 ** modifiers.STAR, compared by identity): written as references to them.
 **   core._hash(s [, at]) -> 32 hex digits of s[at ..] (integrity, not secrecy)
+**   core._hash_file(path) -> hash, size | nil, message: the same of a file's
+**                             bytes, read here (no Lua string made)
+** _pack's omit: key names left out of every table (fields only compiling
+** reads: cache.lua says which).
 ** Owns: the byte format, below; a cache file's header is cache.lua's.
 ** Loading the engine this way is several times faster than load() of Lua
 ** source (no parser, strings interned once): docs/startup.md.
@@ -19,6 +23,7 @@
 ** by the Lua version.
 */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +93,7 @@ typedef struct packer {
   lua_State *L;
   wbuf *b;
   int hook, objs, strs; /* stack slots: the hook, value -> id maps */
+  int omit;             /* stack slot of a set of key names, or 0 */
   lua_Integer nobj, nstr;
   int depth;
 } packer;
@@ -109,12 +115,25 @@ static lua_Integer seen(packer *pk, int idx, int map, lua_Integer *count) {
   return 0;
 }
 
+/* is the key at idx one of the omitted names? */
+static int omitted(packer *pk, int idx) {
+  lua_State *L = pk->L;
+  int r;
+  if (!pk->omit || lua_type(L, idx) != LUA_TSTRING) return 0;
+  lua_pushvalue(L, idx);
+  lua_rawget(L, pk->omit);
+  r = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
 static void pack_table(packer *pk, int t) {
   lua_State *L = pk->L;
   size_t narr = (size_t)lua_rawlen(L, t), nhash = 0, i;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
+    if (omitted(pk, lua_gettop(L))) continue;
     if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1)) {
       lua_Integer k = lua_tointeger(L, -1);
       if (k >= 1 && (size_t)k <= narr) continue;
@@ -140,7 +159,7 @@ static void pack_table(packer *pk, int t) {
       lua_Number k = lua_tonumber(L, kv - 1);
       skip = k >= 1 && k <= (lua_Number)narr && k == (lua_Number)(size_t)k;
     }
-    if (!skip) {
+    if (!skip && !omitted(pk, kv - 1)) {
       pack_value(pk, kv - 1);
       pack_value(pk, kv);
     }
@@ -248,23 +267,26 @@ static lua_Integer seed_known(lua_State *L, int arg, int map, int list) {
   return n;
 }
 
-/* core._pack(v, hook [, known]) -> string */
+/* core._pack(v, hook [, known [, omit]]) -> string */
 static int l_pack(lua_State *L) {
   packer pk;
   wbuf *b;
   luaL_checkany(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_settop(L, 3);
-  b = (wbuf *)lua_newuserdatauv(L, sizeof *b, 0); /* 4 */
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  lua_insert(L, 3); /* v hook omit known */
+  b = (wbuf *)lua_newuserdatauv(L, sizeof *b, 0); /* 5 */
   b->p = NULL, b->n = b->cap = 0;
   lua_newtable(L);
   lua_pushcfunction(L, wbuf_gc);
   lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, 4);
-  lua_newtable(L); /* 5: objects */
-  lua_newtable(L); /* 6: strings */
-  pk.L = L, pk.b = b, pk.hook = 2, pk.objs = 5, pk.strs = 6;
-  pk.nobj = seed_known(L, 3, 5, 0), pk.nstr = 0, pk.depth = 0;
+  lua_setmetatable(L, 5);
+  lua_newtable(L); /* 6: objects */
+  lua_newtable(L); /* 7: strings */
+  pk.L = L, pk.b = b, pk.hook = 2, pk.objs = 6, pk.strs = 7;
+  pk.omit = lua_istable(L, 3) ? 3 : 0;
+  pk.nobj = seed_known(L, 4, 6, 0), pk.nstr = 0, pk.depth = 0;
   pack_value(&pk, 1);
   lua_pushlstring(L, b->p, b->n);
   free(b->p);
@@ -448,22 +470,69 @@ static void fm_hash128(const char *s, size_t n, uint64_t out[2]) {
   out[0] = a, out[1] = b;
 }
 
+static void push_hex(lua_State *L, const uint64_t h[2]) {
+  char hex[33];
+  int k;
+  for (k = 0; k < 32; k++) hex[k] = "0123456789abcdef"[(h[k / 16] >> (60 - 4 * (k % 16))) & 15];
+  lua_pushlstring(L, hex, 32);
+}
+
 /* core._hash(s [, at]) -> 32 hex digits */
 static int l_hash(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   size_t at = lua_isnoneornil(L, 2) ? 1 : fm_checksize(L, 2);
   uint64_t h[2];
-  char hex[33];
-  int k;
   if (at < 1 || at > n + 1) return luaL_argerror(L, 2, "out of range");
   fm_hash128(s + at - 1, n - (at - 1), h);
-  for (k = 0; k < 32; k++) hex[k] = "0123456789abcdef"[(h[k / 16] >> (60 - 4 * (k % 16))) & 15];
-  lua_pushlstring(L, hex, 32);
+  push_hex(L, h);
   return 1;
 }
 
-static const luaL_Reg pack_funcs[] = {
-    {"_pack", l_pack}, {"_unpack", l_unpack}, {"_hash", l_hash}, {NULL, NULL}};
+/* core._hash_file(path) -> hash, size | nil, message */
+static int l_hash_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t h[2];
+  if (f == NULL) return luaL_fileresult(L, 0, path);
+  for (;;) {
+    size_t got;
+    if (cap - n < 65536) {
+      char *nb;
+      cap = cap ? cap * 2 : 65536;
+      nb = (char *)realloc(buf, cap);
+      if (nb == NULL) {
+        free(buf);
+        fclose(f);
+        return luaL_error(L, "fastmatch: not enough memory");
+      }
+      buf = nb;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    free(buf);
+    fclose(f);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: read error", path);
+    return 2;
+  }
+  fclose(f);
+  fm_hash128(buf, n, h);
+  free(buf);
+  push_hex(L, h);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 2;
+}
+
+static const luaL_Reg pack_funcs[] = {{"_pack", l_pack},
+                                      {"_unpack", l_unpack},
+                                      {"_hash", l_hash},
+                                      {"_hash_file", l_hash_file},
+                                      {NULL, NULL}};
 
 void fm_open_pack(lua_State *L) { fm_setfuncs(L, pack_funcs); }

@@ -32,7 +32,12 @@ local yaml = require "fastmatch.sigma.yaml"
 local I = sigma._internal
 -- tables compared by identity, the same on both sides of the file
 local KNOWN = { modifiers.STAR, modifiers.ONE, yaml.null }
-local hash = core._hash
+-- Fields only compiling a rule reads, left out of the file (a fifth of its
+-- tables): a value alternative's parts (the "regex" mode's matchers are
+-- made from them: kept there), its literals, an item's weight.
+local COMPILE_ONLY = { parts = true, json = true, literal = true, weight = true }
+local COMPILE_ONLY_REGEX = { json = true, literal = true, weight = true }
+local hash, hash_file = core._hash, core._hash_file
 local M = {}
 
 local MAGIC = "FMSC1\n"
@@ -49,7 +54,11 @@ end
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("*a")
+  -- one read of the known size: "*a" grows its buffer by doubling, copying
+  -- the 10 MB of a cache file over and over
+  local size = f:seek("end")
+  f:seek("set")
+  local s = size and size > 0 and f:read(size) or f:read("*a")
   f:close()
   return s
 end
@@ -149,7 +158,11 @@ end
 
 local function write(path, key, payload)
   local dir = path:match("^(.*)/[^/]*$") or "."
-  local tmp = ("%s/.%s.%d%06d.tmp"):format(dir, path:match("[^/]*$"), os.time(), math.random(0, 999999))
+  -- a name no other writer picks: math.random is unseeded on 5.1 (every
+  -- process the same), so the clocks and this process's addresses decide
+  local salt = hash(table.concat({ tostring({}), tostring(write), ("%.9f"):format(fm.now()),
+    tostring(os.clock()), tostring(os.time()) }, " "))
+  local tmp = ("%s/.%s.%s.tmp"):format(dir, path:match("[^/]*$"), salt:sub(1, 16))
   local f = io.open(tmp, "wb")
   if not f then
     os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
@@ -175,17 +188,19 @@ end
 -- The engine from a cache file's text, or nil, why not.
 local function restore(eng, s, key)
   if #s < 72 or s:sub(1, #MAGIC) ~= MAGIC then return nil, "not a cache file" end
+  -- (the collector stays off while the engine is rebuilt: it would walk the
+  -- growing graph again and again, a third of the time)
   local at = #MAGIC + 1
   if s:sub(at, at + 32) ~= key .. "\n" then return nil, "stale" end
   local sum = s:sub(at + 33, at + 64)
   if s:sub(at + 65, at + 65) ~= "\n" or hash(s, at + 66) ~= sum then return nil, "corrupt (hash)" end
-  -- the collector would walk the growing graph again and again while it
-  -- is built (half the time): it waits until the engine is whole
   local okr, was = pcall(collectgarbage, "isrunning")  -- (5.1: no such option)
   collectgarbage("stop")
   local ok, snap = pcall(core._unpack, s, at + 66, revive_object, KNOWN)
-  if not okr or was then collectgarbage("restart") end
-  if not ok then return nil, "corrupt: " .. tostring(snap) end
+  if not ok then
+    if not okr or was then collectgarbage("restart") end
+    return nil, "corrupt: " .. tostring(snap)
+  end
   if type(snap) ~= "table" or type(snap.rules) ~= "table" or type(snap.variant_list) ~= "table" then
     return nil, "corrupt (shape)"
   end
@@ -202,6 +217,7 @@ local function restore(eng, s, key)
     end
     return snap.gate_spec and core._sigma_gate(snap.gate_spec) or nil
   end)
+  if not okr or was then collectgarbage("restart") end
   if not ok then return nil, "corrupt: " .. tostring(gate) end
   eng.rules, eng.skipped, eng.variants, eng.variant_list = snap.rules, snap.skipped, snap.variants, snap.variant_list
   eng.unmapped, eng.unmapped_rules, eng.dispatch = snap.unmapped, snap.unmapped_rules, snap.dispatch
@@ -219,13 +235,12 @@ function M.load(eng, files, dir)
     return I.add_files(eng, files)
   end
   -- the key: every file's name, size and content, the options, the code
-  local texts, parts = {}, { MAGIC, lua_id(), code(), options_key(eng) }
+  local parts = { MAGIC, lua_id(), code(), options_key(eng) }
   local readable = true
-  for i, f in ipairs(files) do
-    local s = read(f)
-    texts[i] = s
-    if not s then readable = false end
-    parts[#parts + 1] = f .. "\0" .. (s and (#s .. "\0" .. hash(s)) or "unreadable")
+  for _, f in ipairs(files) do
+    local h, size = hash_file(f)  -- (in C: no Lua string of each rule)
+    if not h then readable = false end
+    parts[#parts + 1] = f .. "\0" .. (h and (size .. "\0" .. h) or "unreadable")
   end
   local key = hash(table.concat(parts, "\n"))
   local name = hash(table.concat({ lua_id(), options_key(eng), table.concat(files, "\0") }, "\n"))
@@ -242,8 +257,7 @@ function M.load(eng, files, dir)
     why = skipped
     -- a failed restore left the engine as it was: compile below
   end
-  local n, skipped = I.add_files(eng, files, texts)
-  texts = nil
+  local n, skipped = I.add_files(eng, files)
   if not readable then
     eng.cache = { hit = false, path = path, error = "a rule file could not be read: not cached" }
     return n, skipped
@@ -253,7 +267,8 @@ function M.load(eng, files, dir)
   local spec = not eng.regex and I.gate_spec(eng) or nil
   if spec then eng.gate_obj = core._sigma_gate(spec) end
   local d = descriptions(eng)
-  local ok, payload = pcall(core._pack, snapshot(eng, n, skipped, spec), function(x) return d[x] end, KNOWN)
+  local ok, payload = pcall(core._pack, snapshot(eng, n, skipped, spec), function(x) return d[x] end, KNOWN,
+    eng.regex and COMPILE_ONLY_REGEX or COMPILE_ONLY)
   spec, d = nil, nil
   local err
   if ok then
