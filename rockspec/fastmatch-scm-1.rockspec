@@ -39,19 +39,23 @@ build = {
    },
    install_target = "install",
    -- The Makefile installs lua/fastmatch/*.lua; the Sigma engine's stages
-   -- live one level down. It needs lyaml and lua-cjson at run time (loaded
+   -- live one level down. It reads rules with libyaml when the Makefile finds
+   -- yaml.h (libyaml-dev; core._yaml), else with lyaml; it needs lua-cjson at
+   -- run time (loaded
    -- only by fastmatch.sigma); they are not listed as dependencies so that
    -- `luarocks make` keeps working offline with the distribution's packages.
    -- The command-line hunter is installed as fastmatch-hunt (luarocks wraps
    -- it to run on this Lua).
    install = {
       lua = {
+         ["fastmatch.sigma.cache"] = "lua/fastmatch/sigma/cache.lua",
          ["fastmatch.sigma.condition"] = "lua/fastmatch/sigma/condition.lua",
          ["fastmatch.sigma.event"] = "lua/fastmatch/sigma/event.lua",
          ["fastmatch.sigma.gate"] = "lua/fastmatch/sigma/gate.lua",
          ["fastmatch.sigma.logsource"] = "lua/fastmatch/sigma/logsource.lua",
          ["fastmatch.sigma.modifiers"] = "lua/fastmatch/sigma/modifiers.lua",
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
+         ["fastmatch.sigma.yaml"] = "lua/fastmatch/sigma/yaml.lua",
       },
       bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
    },

@@ -226,7 +226,34 @@ io.write(#eng.rules, eng.cache.hit and " hit" or " miss", "\n")
     for i = 1, 6 do assert.matches("^2 ", read(cdir .. "/out" .. i) or "") end
     local files = ls(cdir .. "/c")
     assert.equal(1, #files, table.concat(files, " "))  -- no temporary file left
-    assert.is_true(load(rules, cdir .. "/c").cache.hit)
+    local again = load(rules, cdir .. "/c")
+    assert.is_true(again.cache.hit, tostring(again.cache.missed))
+  end)
+
+  it("keys by the engine's own Lua code: a changed compiler never reads an old cache", function()
+    local tree = cdir .. "/tree"
+    sh("cp -r " .. q(root .. "/lua") .. " " .. q(tree))
+    local script = cdir .. "/w.lua"
+    write(script, ([[
+local sigma = require "fastmatch.sigma"
+local eng = sigma.engine()
+assert(eng:load(%q, { cache = %q }))
+io.write(eng.cache.hit and "hit" or "miss")
+]]):format(rules, cdir .. "/c"))
+    local path = tree .. "/?.lua;" .. tree .. "/?/init.lua;" .. package.path
+    local function run()
+      local p = io.popen(("%s=%q %s=%q %s %s 2>&1"):format(C.pathvar, path, C.cpathvar, package.cpath, C.lua, q(script)))
+      local out = p:read("*a")
+      p:close()
+      return out
+    end
+    assert.equal("miss", run())
+    assert.equal("hit", run())
+    local f = assert(io.open(tree .. "/fastmatch/sigma/rule.lua", "a"))
+    f:write("\n-- changed\n")
+    f:close()
+    assert.equal("miss", run())
+    assert.equal("hit", run())
   end)
 
   it("serves a fresh engine only; an engine with rules compiles as without a cache", function()

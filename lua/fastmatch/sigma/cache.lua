@@ -89,13 +89,24 @@ local function canon(v, out, depth)
   end
 end
 
+-- package.searchpath, which 5.1 and LuaJIT lack
+local function searchpath(name)
+  if package.searchpath then return package.searchpath(name, package.path) end
+  local rel = name:gsub("%.", "/")
+  for t in package.path:gmatch("[^;]+") do
+    local f = t:gsub("%?", rel)
+    local h = io.open(f)
+    if h then h:close(); return f end
+  end
+end
+
 -- The text of the engine's Lua files (sigma.lua and sigma/*.lua), hashed
 -- once per process: a changed compiler never reads an old cache.
 local code_digest
 local function code()
   if code_digest then return code_digest end
   local parts = { tostring(core.version) }
-  local main = package.searchpath and package.searchpath("fastmatch.sigma", package.path)
+  local main = searchpath("fastmatch.sigma")
   if main then
     parts[#parts + 1] = hash(read(main) or "")
     local dir = main:gsub("%.lua$", "")

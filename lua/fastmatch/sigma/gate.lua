@@ -101,8 +101,22 @@ function M.spec(eng, KW)
       local byname = bit[name] or {}
       emit(OP_ITEM); emit(fid(name)); emit(item.all and 1 or 0); emit(#item.groups)
       for _, g in ipairs(item.groups) do
+       if g.wc then
+        -- the common group, wildcards only: their bits written as found (a
+        -- wildcard no set holds makes the group unknown), no tables made
+        local alts = g.alts
+        local at = ncode
+        emit(0); emit(0)
+        local nb, flags = 0, 0
+        for i = 1, #alts do
+          local b = byname[alts[i].key]
+          if b then nb = nb + 1; emit(b) else flags = G_OTHER end
+        end
+        code[at + 1], code[at + 2] = flags, nb
+        emit(0); emit(0); emit(0)
+       else
         local flags, bits, res, refs, cidrs = 0, {}, {}, {}, {}
-        local guards = not g.wc and g.guards
+        local guards = g.guards
         if guards then
           -- regexes each behind a literal: not run unless a guard matched
           for _, gd in ipairs(guards) do
@@ -143,6 +157,7 @@ function M.spec(eng, KW)
         for _, r in ipairs(refs) do emit(r[1]); emit(r[2]); emit(r[3]) end
         emit(#cidrs)
         for _, c in ipairs(cidrs) do emit(c[1]); emit(c[2]); emit(c[3]) end
+       end
       end
     end
     -- returns the stack depth the code needs
