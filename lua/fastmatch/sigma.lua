@@ -267,6 +267,7 @@ local KW = "\0keywords"  -- the index entry of field-less values
 local function build(eng)
   eng.dispatch = { both = {}, chan = {}, eid = {}, none = {} }
   local d = eng.dispatch
+  local sets_made = {}
   for _, v in ipairs(eng.variant_list) do
     v.fields, v.always = {}, {}
     -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
@@ -374,7 +375,14 @@ local function build(eng)
     for name, byname in pairs(pats) do
       local e = { patterns = 0 }
       for cased, p in pairs(byname) do
-        local set = fm.set(p.list, { cased = cased })
+        -- one set for equal lists (a field two variants index alike: a
+        -- quarter of SigmaHQ's patterns): a set's answer depends on the
+        -- value alone, and the gate reads it at once
+        local kp = { cased and "1" or "0" }
+        for i, pat in ipairs(p.list) do kp[i + 1] = #pat .. ":" .. pat end
+        local skey = table.concat(kp, "\0")
+        local set = sets_made[skey]
+        if not set then set = fm.set(p.list, { cased = cased }); sets_made[skey] = set end
         local keys = {}
         for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
         for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end

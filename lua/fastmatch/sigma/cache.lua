@@ -159,11 +159,26 @@ local function descriptions(eng)
   return d
 end
 
-local function snapshot(eng, n, skipped, spec)
+-- A rule's body: what only evaluating it in Lua (a rule the gate leaves
+-- undecided, an event the gate declines, hunt's details of a hit) or
+-- rebuilding the index reads. Each is packed apart and unpacked on first use
+-- (see lazy below): most of the file's tables, few of them ever needed.
+local BODY = { items = true, nodes = true, tree = true, reqs = true }
+local OMIT_FAST, OMIT_REGEX = {}, {}
+for k in pairs(COMPILE_ONLY) do OMIT_FAST[k] = true end
+for k in pairs(COMPILE_ONLY_REGEX) do OMIT_REGEX[k] = true end
+for k in pairs(BODY) do OMIT_FAST[k], OMIT_REGEX[k] = true, true end
+
+local function snapshot(eng, n, skipped, spec, describe)
+  local bodies, omit = {}, eng.regex and COMPILE_ONLY_REGEX or COMPILE_ONLY
+  for i, r in ipairs(eng.rules) do
+    bodies[i] = core._pack({ items = r.items, nodes = r.nodes, tree = r.tree, reqs = r.reqs }, describe,
+      { KNOWN[1], KNOWN[2], KNOWN[3], r }, omit)
+  end
   return {
     rules = eng.rules, skipped = eng.skipped, variants = eng.variants, variant_list = eng.variant_list,
     unmapped = eng.unmapped, unmapped_rules = eng.unmapped_rules, dispatch = eng.dispatch,
-    gate_spec = spec, n = n, load_skipped = skipped,
+    gate_spec = spec, n = n, load_skipped = skipped, bodies = bodies,
   }
 end
 
@@ -196,6 +211,23 @@ local function revive_object(d)
   error("cache: unknown object " .. tostring(d[1]))
 end
 
+-- Rules restored without their body: the first read of a body field (or of
+-- cond) unpacks it into the rule, rebuilds rule.cond, and drops the
+-- metatable; the rule is then as compiled.
+local body_of = setmetatable({}, { __mode = "k" })
+local LAZY = {}
+function LAZY.__index(r, k)
+  if not (BODY[k] or k == "cond") then return nil end
+  local b = body_of[r]
+  if not b then return nil end
+  body_of[r] = nil
+  setmetatable(r, nil)
+  local body = core._unpack(b, 1, revive_object, { KNOWN[1], KNOWN[2], KNOWN[3], r })
+  for f, v in pairs(body) do rawset(r, f, v) end
+  rule_mod.revive(r)
+  return rawget(r, k)
+end
+
 -- The engine from a cache file's text, or nil, why not.
 local function restore(eng, s, key)
   if #s < 72 or s:sub(1, #MAGIC) ~= MAGIC then return nil, "not a cache file" end
@@ -208,16 +240,21 @@ local function restore(eng, s, key)
   local okr, was = pcall(collectgarbage, "isrunning")  -- (5.1: no such option)
   collectgarbage("stop")
   local ok, snap = pcall(core._unpack, s, at + 66, revive_object, KNOWN)
+  if ok and (type(snap) ~= "table" or type(snap.rules) ~= "table" or type(snap.variant_list) ~= "table"
+      or type(snap.bodies) ~= "table") then
+    ok, snap = false, "not an engine"
+  end
   if not ok then
     if not okr or was then collectgarbage("restart") end
     return nil, "corrupt: " .. tostring(snap)
   end
-  if type(snap) ~= "table" or type(snap.rules) ~= "table" or type(snap.variant_list) ~= "table" then
-    return nil, "corrupt (shape)"
-  end
   local gate
   ok, gate = pcall(function()
-    for _, rule in ipairs(snap.rules) do rule_mod.revive(rule) end
+    local bodies = snap.bodies
+    for i, rule in ipairs(snap.rules) do
+      body_of[rule] = bodies[i]
+      setmetatable(rule, LAZY)
+    end
     for _, v in ipairs(snap.variant_list) do
       local function methods(e)
         if e.ci then e.ci_test, e.ci_all = e.ci.test, e.ci.all end
@@ -278,8 +315,10 @@ function M.load(eng, files, dir)
   local spec = not eng.regex and I.gate_spec(eng) or nil
   if spec then eng.gate_obj = core._sigma_gate(spec) end
   local d = descriptions(eng)
-  local ok, payload = pcall(core._pack, snapshot(eng, n, skipped, spec), function(x) return d[x] end, KNOWN,
-    eng.regex and COMPILE_ONLY_REGEX or COMPILE_ONLY)
+  local function describe(x) return d[x] end
+  local ok, payload = pcall(function()
+    return core._pack(snapshot(eng, n, skipped, spec, describe), describe, KNOWN, eng.regex and OMIT_REGEX or OMIT_FAST)
+  end)
   spec, d = nil, nil
   local err
   if ok then
