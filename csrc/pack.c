@@ -489,41 +489,43 @@ static int l_hash(lua_State *L) {
   return 1;
 }
 
-/* core._hash_file(path) -> hash, size | nil, message */
+/* core._hash_file(path) -> hash, size | nil, message.  A rule file fits the
+   stack buffer (SigmaHQ's largest is 40 kB); a larger one is read whole
+   into the heap. */
 static int l_hash_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
+  char stackbuf[65536];
+  char *buf = stackbuf;
+  size_t n = 0, cap = sizeof stackbuf;
   uint64_t h[2];
+  int err;
   if (f == NULL) return luaL_fileresult(L, 0, path);
   for (;;) {
     size_t got;
-    if (cap - n < 65536) {
-      char *nb;
-      cap = cap ? cap * 2 : 65536;
-      nb = (char *)realloc(buf, cap);
+    if (n == cap) {
+      char *nb = (char *)realloc(buf == stackbuf ? NULL : buf, cap * 2);
       if (nb == NULL) {
-        free(buf);
+        if (buf != stackbuf) free(buf);
         fclose(f);
         return luaL_error(L, "fastmatch: not enough memory");
       }
-      buf = nb;
+      if (buf == stackbuf) memcpy(nb, stackbuf, n);
+      buf = nb, cap *= 2;
     }
     got = fread(buf + n, 1, cap - n, f);
     n += got;
     if (got == 0) break;
   }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
+  err = ferror(f);
+  fclose(f);
+  if (!err) fm_hash128(buf, n, h);
+  if (buf != stackbuf) free(buf);
+  if (err) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: read error", path);
     return 2;
   }
-  fclose(f);
-  fm_hash128(buf, n, h);
-  free(buf);
   push_hex(L, h);
   lua_pushinteger(L, (lua_Integer)n);
   return 2;
