@@ -7,6 +7,8 @@
 --          writing the cache
 --   warm   a fresh interpreter, {cache = dir} with the file there: read,
 --          checked, restored                          goal <= 0.5 s
+--   hunt's cold and warm: the same, started as bin/fastmatch-hunt starts
+--          (the Lua state on mimalloc, which asks for 2 MiB pages)
 --   lyaml  lyaml.load alone over the same texts (read beforehand): the
 --          peer, what reading the rules used to cost before anything was
 --          compiled; and core._yaml (libyaml in C) over the same texts
@@ -98,9 +100,14 @@ local cdir = os.tmpname()
 os.remove(cdir)
 local list = {}
 for i, d in ipairs(dirs) do list[i] = ("%q"):format(d) end
-local function start(cache)
+local function start(cache, pages)
   local code = ([[
 local c0, w0 = os.clock(), require("fastmatch").now()
+if %s then  -- as bin/fastmatch-hunt starts
+  local core = require "fastmatch.core"
+  core.use_mimalloc()
+  core._large_pages(true)
+end
 local sigma = require "fastmatch.sigma"
 local eng = assert(sigma.engine())
 local n = assert(eng:load({ %s }, { cache = %s }))
@@ -108,17 +115,17 @@ eng:match({ Event = { System = { Channel = "-", EventID = 1 } } })
 local fm = require "fastmatch"
 io.write(("cpu=%%.4f\twall=%%.4f\trules=%%d\thit=%%s\n"):format(os.clock() - c0, fm.now() - w0, n,
   tostring(eng.cache and eng.cache.hit)))
-]]):format(table.concat(list, ", "), cache and ("%q"):format(cache) or "false")
+]]):format(pages and "true" or "false", table.concat(list, ", "), cache and ("%q"):format(cache) or "false")
   local out, _, ok, kv = B.child(code)
   if not ok or not kv.cpu then error("child failed: " .. tostring(out)) end
   return kv
 end
 
-local function series(name, prep, cache, want_hit)
+local function series(name, prep, cache, want_hit, pages)
   local cpu, wall, kv = {}, {}, nil
   for i = 1, runs do
     if prep then prep() end
-    kv = start(cache)
+    kv = start(cache, pages)
     if want_hit ~= nil and tostring(want_hit) ~= kv.hit then
       say("   %s: the cache was %s (expected %s)", name, kv.hit == "true" and "used" or "not used",
         want_hit and "used" or "not used")
@@ -140,8 +147,17 @@ local ok, err = pcall(function()
   local kb = tonumber((f:read("*a") or ""):match("^(%d+)"))
   f:close()
   say("   cache file: %s", kb and B.bytes(kb * 1024) or "?")
+  -- as fastmatch-hunt starts: the state on mimalloc, 2 MiB pages asked for
+  local hcold, hwarm
+  if core.use_mimalloc and core._large_pages and not rawget(_G, "jit") then
+    hcold = series("hunt's cold (huge pages)", nil, false, nil, true)
+    hwarm = series("hunt's warm (huge pages)", nil, cdir, true, true)
+  end
   say("   ready for the first event: cold %.2f s (goal <= 3 s), warm %.2f s (goal <= 0.5 s);"
     .. " warm is %.1fx faster than cold", cold, warm, cold / warm)
+  if hcold then
+    say("   as fastmatch-hunt starts (Lua state on mimalloc, 2 MiB pages): cold %.2f s, warm %.2f s", hcold, hwarm)
+  end
   if ly then
     say("   beside lyaml alone (%.2f s): cold %.2fx it, warm %.2fx it; writing the cache adds %.2f s",
       ly, cold / ly, warm / ly, write - cold)
