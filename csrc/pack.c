@@ -49,15 +49,61 @@ enum {
 #define MAXDEPTH 200
 
 /* ---------------------------------------------------------------- writing */
+/* What pack has written, by identity: a pointer -> id map (open
+   addressing).  Tables, userdata and functions are their identity; a short
+   string too (short strings are interned: one object per content), a long
+   one goes by content through a Lua table. */
+typedef struct pmap {
+  const void **key;
+  uint32_t *val;
+  size_t mask, n;
+} pmap;
+
 typedef struct wbuf {
   char *p;
   size_t n, cap;
+  pmap objs, strs;
 } wbuf;
 
 static int wbuf_gc(lua_State *L) {
   wbuf *b = (wbuf *)lua_touserdata(L, 1);
   free(b->p);
-  b->p = NULL;
+  free(b->objs.key), free(b->objs.val), free(b->strs.key), free(b->strs.val);
+  memset(b, 0, sizeof *b);
+  return 0;
+}
+
+static size_t pslot(const pmap *m, const void *k) {
+  uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull;
+  size_t i = (size_t)(h >> 32) & m->mask;
+  while (m->key[i] != NULL && m->key[i] != k) i = (i + 1) & m->mask;
+  return i;
+}
+
+/* the id of k, or 0 after giving it id (k non-NULL) */
+static uint32_t pmap_put(lua_State *L, pmap *m, const void *k, uint32_t id) {
+  size_t i;
+  if (m->key == NULL || 2 * (m->n + 1) > m->mask + 1) {
+    pmap g;
+    size_t cap = m->key ? 2 * (m->mask + 1) : 1024, j;
+    g.key = (const void **)calloc(cap, sizeof *g.key);
+    g.val = (uint32_t *)malloc(cap * sizeof *g.val);
+    if (g.key == NULL || g.val == NULL) {
+      free(g.key), free(g.val);
+      luaL_error(L, "fastmatch: not enough memory");
+    }
+    g.mask = cap - 1, g.n = m->n;
+    for (j = 0; m->key && j <= m->mask; j++)
+      if (m->key[j] != NULL) {
+        size_t t = pslot(&g, m->key[j]);
+        g.key[t] = m->key[j], g.val[t] = m->val[j];
+      }
+    free(m->key), free(m->val);
+    *m = g;
+  }
+  i = pslot(m, k);
+  if (m->key[i] != NULL) return m->val[i];
+  m->key[i] = k, m->val[i] = id, m->n++;
   return 0;
 }
 
@@ -101,6 +147,14 @@ typedef struct packer {
 static void pack_value(packer *pk, int idx);
 
 /* object id of the value at idx, or 0 (and it is given the next id) */
+static lua_Integer seen_obj(packer *pk, int idx) {
+  lua_Integer id = pmap_put(pk->L, &pk->b->objs, lua_topointer(pk->L, idx),
+                            (uint32_t)(pk->nobj + 1));
+  if (id == 0) pk->nobj++;
+  return id;
+}
+
+/* a long string: by content, in the Lua table at map */
 static lua_Integer seen(packer *pk, int idx, int map, lua_Integer *count) {
   lua_State *L = pk->L;
   lua_Integer id;
@@ -189,7 +243,15 @@ static void pack_value(packer *pk, int idx) {
     }
     return;
   case LUA_TSTRING: {
-    lua_Integer id = seen(pk, idx, pk->strs, &pk->nstr);
+    size_t len;
+    const char *str = lua_tolstring(L, idx, &len);
+    lua_Integer id;
+    if (len <= 40) { /* (5.2+ intern up to 40 bytes; 5.1 and LuaJIT all) */
+      id = pmap_put(L, &pk->b->strs, str, (uint32_t)(pk->nstr + 1));
+      if (id == 0) pk->nstr++;
+    } else {
+      id = seen(pk, idx, pk->strs, &pk->nstr);
+    }
     if (id) {
       wbyte(L, b, T_SREF);
       wvarint(L, b, (uint64_t)id);
@@ -205,7 +267,7 @@ static void pack_value(packer *pk, int idx) {
     return;
   }
   case LUA_TTABLE: {
-    lua_Integer id = seen(pk, idx, pk->objs, &pk->nobj);
+    lua_Integer id = seen_obj(pk, idx);
     if (id) {
       wbyte(L, b, T_REF);
       wvarint(L, b, (uint64_t)id);
@@ -220,10 +282,10 @@ static void pack_value(packer *pk, int idx) {
   case LUA_TNIL: wbyte(L, b, T_NONE); return;
   default: { /* userdata, functions, threads: the hook describes them */
     lua_Integer id;
-    lua_pushvalue(L, idx);
-    lua_rawget(L, pk->objs);
-    id = lua_tointeger(L, -1);
-    lua_pop(L, 1);
+    {
+      size_t i = b->objs.key ? pslot(&b->objs, lua_topointer(L, idx)) : 0;
+      id = b->objs.key && b->objs.key[i] != NULL ? b->objs.val[i] : 0;
+    }
     if (id) {
       wbyte(L, b, T_REF);
       wvarint(L, b, (uint64_t)id);
@@ -240,9 +302,7 @@ static void pack_value(packer *pk, int idx) {
       pack_value(pk, lua_gettop(L));
       pk->depth--;
       /* its id once described, as unpack numbers it after revive */
-      lua_pushvalue(L, idx);
-      lua_pushinteger(L, ++pk->nobj);
-      lua_rawset(L, pk->objs);
+      seen_obj(pk, idx);
     }
     lua_pop(L, 1);
   }
@@ -277,7 +337,7 @@ static int l_pack(lua_State *L) {
   lua_settop(L, 4);
   lua_insert(L, 3); /* v hook omit known */
   b = (wbuf *)lua_newuserdatauv(L, sizeof *b, 0); /* 5 */
-  b->p = NULL, b->n = b->cap = 0;
+  memset(b, 0, sizeof *b);
   lua_newtable(L);
   lua_pushcfunction(L, wbuf_gc);
   lua_setfield(L, -2, "__gc");
@@ -286,7 +346,20 @@ static int l_pack(lua_State *L) {
   lua_newtable(L); /* 7: strings */
   pk.L = L, pk.b = b, pk.hook = 2, pk.objs = 6, pk.strs = 7;
   pk.omit = lua_istable(L, 3) ? 3 : 0;
-  pk.nobj = seed_known(L, 4, 6, 0), pk.nstr = 0, pk.depth = 0;
+  pk.nobj = 0, pk.nstr = 0, pk.depth = 0;
+  if (!lua_isnoneornil(L, 4)) { /* the known objects: ids 1 .. n */
+    lua_Integer i, n;
+    luaL_checktype(L, 4, LUA_TTABLE);
+    n = (lua_Integer)lua_rawlen(L, 4);
+    for (i = 1; i <= n; i++) {
+      const void *k;
+      lua_rawgeti(L, 4, i);
+      k = lua_topointer(L, -1);
+      if (k != NULL) pmap_put(L, &b->objs, k, (uint32_t)i);
+      lua_pop(L, 1);
+    }
+    pk.nobj = n;
+  }
   pack_value(&pk, 1);
   lua_pushlstring(L, b->p, b->n);
   free(b->p);
