@@ -138,7 +138,7 @@ static void wvarint(lua_State *L, wbuf *b, uint64_t v) {
 typedef struct packer {
   lua_State *L;
   wbuf *b;
-  int hook, objs, strs; /* stack slots: the hook, value -> id maps */
+  int hook, strs; /* stack slots: the hook, long string -> id */
   int omit;             /* stack slot of a set of key names, or 0 */
   lua_Integer nobj, nstr;
   int depth;
@@ -309,20 +309,16 @@ static void pack_value(packer *pk, int idx) {
   }
 }
 
-/* known (at arg) -> objects #1 .. #n, in map (and list, when unpacking) */
-static lua_Integer seed_known(lua_State *L, int arg, int map, int list) {
+/* known (at arg) -> objects #1 .. #n of unpack's list (pack seeds its
+   pointer map the same way, in l_pack) */
+static lua_Integer seed_known(lua_State *L, int arg, int list) {
   lua_Integer i, n;
   if (lua_isnoneornil(L, arg)) return 0;
   luaL_checktype(L, arg, LUA_TTABLE);
   n = (lua_Integer)lua_rawlen(L, arg);
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, arg, i);
-    if (map) {
-      lua_pushinteger(L, i);
-      lua_rawset(L, map);
-    } else {
-      lua_rawseti(L, list, i);
-    }
+    lua_rawseti(L, list, i);
   }
   return n;
 }
@@ -342,9 +338,8 @@ static int l_pack(lua_State *L) {
   lua_pushcfunction(L, wbuf_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, 5);
-  lua_newtable(L); /* 6: objects */
-  lua_newtable(L); /* 7: strings */
-  pk.L = L, pk.b = b, pk.hook = 2, pk.objs = 6, pk.strs = 7;
+  lua_newtable(L); /* 6: long strings by content (the rest: b's maps) */
+  pk.L = L, pk.b = b, pk.hook = 2, pk.strs = 6;
   pk.omit = lua_istable(L, 3) ? 3 : 0;
   pk.nobj = 0, pk.nstr = 0, pk.depth = 0;
   if (!lua_isnoneornil(L, 4)) { /* the known objects: ids 1 .. n */
@@ -510,7 +505,7 @@ static int l_unpack(lua_State *L) {
   lua_newtable(L); /* 6 */
   u.L = L, u.p = (const unsigned char *)s + at - 1, u.end = (const unsigned char *)s + n;
   u.revive = 3, u.objs = 5, u.strs = 6, u.nstr = 0, u.depth = 0;
-  u.nobj = seed_known(L, 4, 0, 5);
+  u.nobj = seed_known(L, 4, 5);
   unpack_value(&u);
   if (u.p != u.end) bad(&u, "bytes after the value");
   return 1;
