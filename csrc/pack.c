@@ -85,7 +85,7 @@ static uint32_t pmap_put(lua_State *L, pmap *m, const void *k, uint32_t id) {
   size_t i;
   if (m->key == NULL || 2 * (m->n + 1) > m->mask + 1) {
     pmap g;
-    size_t cap = m->key ? 2 * (m->mask + 1) : 1024, j;
+    size_t cap = m->key ? 2 * (m->mask + 1) : 64, j;
     g.key = (const void **)calloc(cap, sizeof *g.key);
     g.val = (uint32_t *)malloc(cap * sizeof *g.val);
     if (g.key == NULL || g.val == NULL) {
