@@ -57,7 +57,7 @@ build = {
          ["fastmatch.sigma.rule"] = "lua/fastmatch/sigma/rule.lua",
          ["fastmatch.sigma.yaml"] = "lua/fastmatch/sigma/yaml.lua",
       },
-      bin = { ["fastmatch-hunt"] = "examples/hunt.lua" },
+      bin = { ["fastmatch-hunt"] = "bin/fastmatch-hunt" },
    },
    install_variables = {
       LUA = "$(LUA)",

@@ -128,7 +128,7 @@ describe("the build", function()
   local function copy_tree()
     local dir = os.tmpname()
     os.remove(dir)
-    assert(sh(("mkdir -p %s && cd %s && cp -r Makefile csrc lua rockspec examples %s/")
+    assert(sh(("mkdir -p %s && cd %s && cp -r Makefile csrc lua rockspec examples bin %s/")
       :format(dir, root, dir)))
     return dir
   end
