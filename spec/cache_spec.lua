@@ -256,6 +256,14 @@ io.write(eng.cache.hit and "hit" or "miss")
     assert.equal("hit", run())
   end)
 
+  it("loads the rules when the cache cannot be written, and says why", function()
+    write(cdir .. "/file", "x")
+    local e = load(rules, cdir .. "/file/sub")  -- a directory under a file: never made
+    assert.is_false(e.cache.hit)
+    assert.matches("not written", e.cache.error)
+    assert.equal("a", fired(e, [[C:\x\whoami.exe]]))
+  end)
+
   it("serves a fresh engine only; an engine with rules compiles as without a cache", function()
     local eng = assert(sigma.engine())
     eng:add(rule("x", "\\x.exe"), "x.yml")
