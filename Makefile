@@ -49,6 +49,13 @@ LUA_INCDIR    ?= $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags-onl
 LUA_INCDIR    := $(if $(LUA_INCDIR),$(LUA_INCDIR),$(if $(filter luajit,$(LUAV)),/usr/include/luajit-2.1,/usr/include/lua$(LUAV)))
 PCRE2_CFLAGS  ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE2_LIBS    ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
+# libyaml (optional): core._yaml, the rule reader (csrc/yaml.c); without it
+# fastmatch.sigma reads rules with lyaml. YAML=0 builds without it.
+YAML_INCDIR   ?=
+YAML_LIBDIR   ?=
+YAML          ?= $(if $(wildcard $(or $(YAML_INCDIR),/usr/include)/yaml.h),1,$(if $(shell $(PKG_CONFIG) --exists yaml-0.1 2>/dev/null && echo y),1,0))
+YAML_CFLAGS   := $(if $(filter 1,$(YAML)),-DFM_YAML=1 $(if $(YAML_INCDIR),-I$(YAML_INCDIR)) $(shell $(PKG_CONFIG) --cflags yaml-0.1 2>/dev/null),-DFM_YAML=0)
+YAML_LIBS     := $(if $(filter 1,$(YAML)),$(if $(YAML_LIBDIR),-L$(YAML_LIBDIR)) -lyaml)
 # luarocks passes these (external_dependencies); empty in a plain build
 PCRE2_INCDIR  ?=
 PCRE2_LIBDIR  ?=
@@ -73,12 +80,12 @@ HDRS := $(wildcard csrc/*.h)
 OBJS := $(patsubst csrc/%.c,$(OBJDIR)/%.o,$(SRCS))
 
 FM_CPPFLAGS := -I$(LUA_INCDIR) $(PCRE2_CFLAGS) $(if $(PCRE2_INCDIR),-I$(PCRE2_INCDIR)) \
-               -DFM_MIMALLOC=$(if $(filter 0,$(MIMALLOC)),0,1) -D_GNU_SOURCE
+               -DFM_MIMALLOC=$(if $(filter 0,$(MIMALLOC)),0,1) -D_GNU_SOURCE $(YAML_CFLAGS)
 FM_CFLAGS   := -std=gnu11 -fPIC -Wall -Wextra $(CFLAGS)
 # -z nodelete: Lua 5.4 dlcloses C modules while closing a state, before its
 # last frees; a state switched to our allocator still needs our code then.
 FM_LDFLAGS  := -shared -Wl,-z,nodelete $(LDFLAGS) $(if $(PCRE2_LIBDIR),-L$(PCRE2_LIBDIR))
-FM_LIBS     := $(PCRE2_LIBS) -pthread
+FM_LIBS     := $(PCRE2_LIBS) $(YAML_LIBS) -pthread
 ifneq ($(MIMALLOC),0)
 FM_CPPFLAGS += $(if $(MIMALLOC_INCDIR),-I$(MIMALLOC_INCDIR))
 FM_LDFLAGS  += $(if $(MIMALLOC_LIBDIR),-L$(MIMALLOC_LIBDIR))
@@ -106,7 +113,7 @@ $(SO): $(OBJS) $(FLAGS_STAMP)
 	$(CC) $(FM_CFLAGS) $(FM_LDFLAGS) -o $@ $(OBJS) $(FM_LIBS)
 
 # ---------------------------------------------------------------- deps
-DEB_BUILD := make gcc pkg-config lua5.4 liblua5.4-dev libpcre2-dev libmimalloc-dev
+DEB_BUILD := make gcc pkg-config lua5.4 liblua5.4-dev libpcre2-dev libmimalloc-dev libyaml-dev
 # every other Lua the module builds for: Debian's busted, lrexlib, LPeg,
 # cjson and lyaml packages carry modules for 5.1-5.4 (LuaJIT uses the 5.1
 # ones).  LuaJIT is OpenResty's luajit2: nginx's Lua module needs its
@@ -225,9 +232,12 @@ test-others:
 	  $(MAKE) --no-print-directory test-one LUA=$$v || rc=1; \
 	done; exit $$rc
 
+# The suite's hunts keep their compiled-rule cache under build/ (a fresh one
+# per run), never in the user's ~/.cache.
 test-one: all
 	@echo "== fastmatch suite: Lua $(LUAV), variant=$(VARIANT) $(LUAFLAGS)"
-	$(RUNENV) FM_SUITE=$(or $(FM_SUITE),$(VARIANT)) $(LUA_BIN) $(LUAFLAGS) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
+	@rm -rf build/$(VARIANT)/cache
+	$(RUNENV) XDG_CACHE_HOME='$(CURDIR)/build/$(VARIANT)/cache' FM_SUITE=$(or $(FM_SUITE),$(VARIANT)) $(LUA_BIN) $(LUAFLAGS) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 
 # The host specs alone (they are part of the suite too): nginx with its Lua
 # module (LuaJIT) and HAProxy (Lua 5.3), each on a loopback port.
@@ -288,7 +298,7 @@ SAN_DIR    := build/asan
 SAN_SUPP   := $(CURDIR)/csrc/sanitize
 # Every spec-run env var the suite reads, and no MAKEFLAGS: specs that run
 # `make` in a copy of the tree must not inherit VARIANT=asan from us.
-SUITE_ENV   = MAKEFLAGS= MAKELEVEL= MFLAGS= \
+SUITE_ENV   = MAKEFLAGS= MAKELEVEL= MFLAGS= XDG_CACHE_HOME='$(CURDIR)/$(1)/cache' \
               LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
               LUA_CPATH_5_4='$(CURDIR)/$(1)/?.so;;' FM_SODIR='$(CURDIR)/$(1)' FM_MIMALLOC=0
 
@@ -349,14 +359,14 @@ FUZZ_SRCS    := $(wildcard csrc/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst csrc/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 FUZZ_OBJS    := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra $(SAN_FLAGS) -Icsrc -I$(LUA_INCDIR) $(PCRE2_CFLAGS) \
-                -DFM_MIMALLOC=0 -D_GNU_SOURCE -DFM_SRCDIR='"$(CURDIR)"'
+                -DFM_MIMALLOC=0 -D_GNU_SOURCE -DFM_SRCDIR='"$(CURDIR)"' $(YAML_CFLAGS)
 
 $(FUZZ_DIR)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard csrc/fuzz/*.h)
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) $(PCRE2_LIBS) -pthread
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) $(PCRE2_LIBS) $(YAML_LIBS) -pthread
 
 # keep the objects: they are shared by every target
 .SECONDARY: $(FUZZ_OBJS)

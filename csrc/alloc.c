@@ -177,9 +177,25 @@ static int l_mi_stats_print(lua_State *L) {
 #endif
 }
 
+/* core._large_pages(on) -> whether mimalloc now asks the OS for 2 MiB
+   pages (transparent huge pages where the kernel gives them; nothing
+   changes where it does not).  For a command that builds a large engine in
+   a fresh process (fastmatch-hunt): page faults were most of its start on a
+   virtual machine (docs/startup.md).  A library leaves this to its host. */
+static int l_large_pages(lua_State *L) {
+#if FM_MIMALLOC
+  mi_option_set_enabled(mi_option_large_os_pages, lua_toboolean(L, 1));
+  lua_pushboolean(L, mi_option_is_enabled(mi_option_large_os_pages));
+#else
+  lua_pushboolean(L, 0);
+#endif
+  return 1;
+}
+
 static const luaL_Reg alloc_funcs[] = {{"memstats", l_memstats},
                                        {"mi_stats_print", l_mi_stats_print},
                                        {"use_mimalloc", l_use_mimalloc},
+                                       {"_large_pages", l_large_pages},
                                        {NULL, NULL}};
 
 void fm_open_alloc(lua_State *L) {

@@ -69,5 +69,7 @@ void fm_open_sets(lua_State *L);
 void fm_open_text(lua_State *L);
 void fm_open_gate(lua_State *L);
 void fm_open_evtx(lua_State *L);
+void fm_open_yaml(lua_State *L);  /* core._yaml: empty without libyaml */
+void fm_open_pack(lua_State *L);
 
 #endif

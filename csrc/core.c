@@ -38,5 +38,7 @@ LUAMOD_API int luaopen_fastmatch_core(lua_State *L) {
   fm_open_text(L);
   fm_open_gate(L);
   fm_open_evtx(L);
+  fm_open_yaml(L);
+  fm_open_pack(L);
   return 1;
 }

@@ -247,26 +247,36 @@ static int lkey_cmp(const void *a, const void *b) {
 
 /* How common a folded byte is in log lines and command lines (0..10): the
    scan's first filter looks at a gram's last two bytes, so rare ones are
-   preferred there. */
-static unsigned byte_weight(unsigned char c) {
-  if (c == ' ') return 10;
-  if (strchr("etaoinsr", c) != NULL && c) return 8;
-  if ((c >= '0' && c <= '9') || (c && strchr("\\/.-:_", c) != NULL)) return 7;
-  if (c && strchr("lcdhump", c) != NULL) return 6;
-  if (c && strchr("fgbyw", c) != NULL) return 4;
-  if (c == 'v' || c == 'k') return 3;
-  if (c && strchr("xjqz", c) != NULL) return 1;
-  if (c >= 0x80) return 2;
-  return 5;
-}
+   preferred there.  A table (it was four strchr per gram position): ' ' 10;
+   "etaoinsr" 8; digits and "\\/.-:_" 7; "lcdhump" 6; "fgbyw" 4; 'v', 'k' 3;
+   "xjqz" 1; bytes >= 0x80 2; any other 5. */
+static const unsigned char weight_tab[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    10, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 5, 5, 7,
+    5, 8, 4, 6, 6, 8, 4, 4, 6, 8, 1, 3, 6, 6, 8, 8,
+    6, 1, 8, 8, 8, 6, 3, 4, 1, 4, 1, 5, 5, 5, 5, 5,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+static unsigned byte_weight(unsigned char c) { return weight_tab[c]; }
 
 /* Build the gram tables from set->lk (already filled, unsorted). */
 static int grams_build(fm_wcset *set) {
   size_t k, i;
   /* choose each key's gram: the one fewest other keys share (a cheap count
      over a hashed table of grams) */
-  size_t cslots = 64, ctotal = 0;
-  uint32_t *cgram, *ccount;
+  size_t cslots = 64, ctotal = 0, at;
+  uint32_t *cgram, *ccount, *slot_of;
   for (k = 0; k < set->nlk; k++)
     ctotal += set->lk[k].klen;
   while (cslots < 2 * ctotal + 2)
@@ -280,13 +290,23 @@ static int grams_build(fm_wcset *set) {
   }
 #define CSLOT(v, glen, out)                                                    \
   do {                                                                         \
-    uint32_t h_ = hash32((v) ^ ((uint32_t)(glen) << 29));                      \
-    size_t j_ = (size_t)h_ & (cslots - 1);                                     \
+    /* the product's high bits: its low ones follow the gram's last byte \
+       alone, and the probe runs grew to thousands (docs/startup.md) */     \
+    uint64_t h_ = hash64((uint64_t)(v) ^ ((uint64_t)(glen) << 32));           \
+    size_t j_ = (size_t)(h_ >> 32) & (cslots - 1);                             \
     while (ccount[j_] != 0 && cgram[j_] != (v))                                \
       j_ = (j_ + 1) & (cslots - 1);                                            \
     (out) = j_;                                                                \
   } while (0)
-  for (k = 0; k < set->nlk; k++) {
+  /* each gram's slot, found once: the second pass reads it back instead
+     of probing the (cache-missing) table again */
+  slot_of = fm_malloc((ctotal + 1) * sizeof(uint32_t));
+  if (slot_of == NULL) {
+    fm_free(cgram);
+    fm_free(ccount);
+    return 0;
+  }
+  for (k = 0, at = 0; k < set->nlk; k++) {
     lkey *l = &set->lk[k];
     size_t glen = l->klen < 4 ? l->klen : 4, j;
     l->glen = glen;
@@ -294,16 +314,17 @@ static int grams_build(fm_wcset *set) {
       uint32_t v = gram_value(set->keys + l->key + i, glen);
       CSLOT(v, glen, j);
       cgram[j] = v, ccount[j]++;
+      slot_of[at++] = (uint32_t)j;
     }
   }
-  for (k = 0; k < set->nlk; k++) {
+  for (k = 0, at = 0; k < set->nlk; k++) {
     lkey *l = &set->lk[k];
     uint64_t best = UINT64_MAX;
     size_t j;
     for (i = 0; i + l->glen <= l->klen; i++) {
       uint32_t v = gram_value(set->keys + l->key + i, l->glen);
       uint64_t score;
-      CSLOT(v, l->glen, j);
+      j = slot_of[at++];
       /* fewest keys sharing it first, then the rarest last two bytes */
       score = (uint64_t)ccount[j] * 64 + byte_weight(v & 0xFF) * 4 +
               byte_weight((v >> 8) & 0xFF) * 2 + byte_weight(v >> 16 & 0xFF) +
@@ -312,6 +333,7 @@ static int grams_build(fm_wcset *set) {
     }
   }
 #undef CSLOT
+  fm_free(slot_of);
   fm_free(cgram);
   fm_free(ccount);
   qsort(set->lk, set->nlk, sizeof(lkey), lkey_cmp);

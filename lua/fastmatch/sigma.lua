@@ -1,6 +1,6 @@
 -- fastmatch.sigma: a Sigma detection engine on fastmatch's matchers.
 --
--- Stages, as LPeg's: read rules (YAML, lyaml; here) -> compile (sigma/rule.lua:
+-- Stages, as LPeg's: read rules (YAML: sigma/yaml.lua; here) -> compile (sigma/rule.lua:
 -- conditions via sigma/condition.lua, values via sigma/modifiers.lua; logsource
 -- variants via sigma/logsource.lua) -> index (here: per logsource variant and
 -- event field, one fm.set of every wildcard value of every rule) -> run (here:
@@ -50,10 +50,11 @@ local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local lower = string.lower
 
 local lyaml_mod, cjson_safe
+-- the YAML reader, lyaml's interface: core._yaml (libyaml, in C) or lyaml
 local function lyaml()
   if not lyaml_mod then
-    local ok, m = pcall(require, "lyaml")
-    if not ok then error("fastmatch.sigma: needs lyaml to read rules (apt install lua-yaml, or luarocks install lyaml)", 3) end
+    local m = require "fastmatch.sigma.yaml"
+    if not m.load then error("fastmatch.sigma: needs libyaml (build with libyaml-dev) or lyaml (apt install lua-yaml) to read rules", 3) end
     lyaml_mod = m
   end
   return lyaml_mod
@@ -181,11 +182,9 @@ end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- eng:load(path) -> number loaded, skipped; nil, message when path cannot be read.
-function Engine:load(path)
-  if type(path) ~= "string" then
-    error(("bad argument #1 to 'load' (string expected, got %s)"):format(type(path)), 2)
-  end
+-- The .yml files of a path (a directory walked in a stable order, or the
+-- file itself); nil, message when it cannot be read.
+local function rule_files(path)
   local f, err = io.open(path)
   if not f then return nil, err end
   local _, rerr, code = f:read(0)
@@ -200,22 +199,73 @@ function Engine:load(path)
   else
     files[1] = path
   end
+  return files
+end
+
+-- Add each file (texts[i]: its text when already read) -> number loaded, skipped.
+local function add_files(eng, files, texts)
   local n, skipped = 0, {}
-  for _, file in ipairs(files) do
-    local fh, ferr = io.open(file)
-    if not fh then
-      local s = { path = file, reason = ferr }
-      skipped[#skipped + 1] = s
-      self.skipped[#self.skipped + 1] = s
-    else
-      local s = fh:read("*a")
-      fh:close()
-      local k, sk = self:add(s, file)
+  for i, file in ipairs(files) do
+    local s = texts and texts[i]
+    if not s then
+      local fh, ferr = io.open(file)
+      if not fh then
+        s = { path = file, reason = ferr }
+        skipped[#skipped + 1] = s
+        eng.skipped[#eng.skipped + 1] = s
+        s = nil
+      else
+        s = fh:read("*a")
+        fh:close()
+      end
+    end
+    if s then
+      local k, sk = eng:add(s, file)
       n = n + k
       for _, x in ipairs(sk) do skipped[#skipped + 1] = x end
     end
   end
   return n, skipped
+end
+
+local LOAD_OPTS = { cache = true }
+
+-- eng:load(path [, opts]) -> number loaded, skipped; nil, message when a path
+-- cannot be read. path: a rule file, a directory of them, or a list of
+-- either. opts.cache: false (the default), true (the cache directory,
+-- $XDG_CACHE_HOME/fastmatch) or a directory: the compiled engine is kept
+-- there and reused while the files, the options and fastmatch are the same
+-- (sigma/cache.lua; docs/startup.md). The cache serves a fresh engine only.
+function Engine:load(path, opts)
+  local paths = path
+  if type(path) == "string" then paths = { path }
+  elseif type(path) ~= "table" then
+    error(("bad argument #1 to 'load' (string or table expected, got %s)"):format(type(path)), 2)
+  end
+  for i, p in ipairs(paths) do
+    if type(p) ~= "string" then
+      error(("bad argument #1 to 'load' (path %d is a %s)"):format(i, type(p)), 2)
+    end
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'load' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not LOAD_OPTS[k] then error(("bad argument #2 to 'load' (unknown option '%s')"):format(tostring(k)), 2) end
+  end
+  local cache = opts.cache
+  if cache ~= nil and type(cache) ~= "boolean" and type(cache) ~= "string" then
+    error("bad argument #2 to 'load' (cache must be a boolean or a directory)", 2)
+  end
+  local files = {}
+  for _, p in ipairs(paths) do
+    local fl, err = rule_files(p)
+    if not fl then return nil, err end
+    for _, x in ipairs(fl) do files[#files + 1] = x end
+  end
+  if cache then return require("fastmatch.sigma.cache").load(self, files, cache) end
+  return add_files(self, files)
 end
 
 -- ---------------------------------------------------------------- the index
@@ -224,6 +274,7 @@ local KW = "\0keywords"  -- the index entry of field-less values
 local function build(eng)
   eng.dispatch = { both = {}, chan = {}, eid = {}, none = {} }
   local d = eng.dispatch
+  local sets_made = {}
   for _, v in ipairs(eng.variant_list) do
     v.fields, v.always = {}, {}
     -- name -> cased -> {list = patterns, trig = per pattern the rules it can start}
@@ -254,13 +305,21 @@ local function build(eng)
     local function field_of(item)
       return item.keyword and KW or (v.rename[item.field] or item.field)
     end
-    local function each_pattern(item, f)
-      local name = field_of(item)
+    -- an item's pattern keys in this variant, made once (the loops below
+    -- visit each item twice; building the strings was a third of build)
+    local keys_of = {}
+    local function item_keys(item)
+      local ks = keys_of[item]
+      if ks then return ks end
+      ks = {}
+      local name = field_of(item) .. "\0"
       for _, g in ipairs(item.groups) do
         for _, alt in ipairs(g.wc and g.alts or g.guards or {}) do
-          f(name .. "\0" .. (alt.cased and "1" or "0") .. alt.pattern)
+          ks[#ks + 1] = name .. (alt.cased and "1" or "0") .. alt.pattern
         end
       end
+      keys_of[item] = ks
+      return ks
     end
     -- The gate of a rule: the requirement whose patterns the fewest rules
     -- share. A pattern many rules need (\cmd.exe) is common in events too,
@@ -273,9 +332,11 @@ local function build(eng)
           local seen = {}
           for _, cover in ipairs(rule.reqs) do
             for _, it in ipairs(cover) do
-              each_pattern(it, function(k)
+              local ks = item_keys(it)
+              for j = 1, #ks do
+                local k = ks[j]
                 if not seen[k] then seen[k] = true; pop[k] = (pop[k] or 0) + 1 end
-              end)
+              end
             end
           end
         end
@@ -285,7 +346,10 @@ local function build(eng)
           local order = {}
           for i, cover in ipairs(rule.reqs) do
             local c = 0
-            for _, it in ipairs(cover) do each_pattern(it, function(k) c = c + pop[k] end) end
+            for _, it in ipairs(cover) do
+              local ks = item_keys(it)
+              for j = 1, #ks do c = c + pop[ks[j]] end
+            end
             order[i] = { cover = cover, cost = c, i = i }
           end
           table.sort(order, function(a, b)
@@ -318,7 +382,14 @@ local function build(eng)
     for name, byname in pairs(pats) do
       local e = { patterns = 0 }
       for cased, p in pairs(byname) do
-        local set = fm.set(p.list, { cased = cased })
+        -- one set for equal lists (a field two variants index alike: a
+        -- quarter of SigmaHQ's patterns): a set's answer depends on the
+        -- value alone, and the gate reads it at once
+        local kp = { cased and "1" or "0" }
+        for i, pat in ipairs(p.list) do kp[i + 1] = #pat .. ":" .. pat end
+        local skey = table.concat(kp, "\0")
+        local set = sets_made[skey]
+        if not set then set = fm.set(p.list, { cased = cased }); sets_made[skey] = set end
         local keys = {}
         for i, pat in ipairs(p.list) do keys[i] = (cased and "1" or "0") .. pat end
         for i, t in ipairs(p.trig) do if #t == 0 then p.trig[i] = false end end
@@ -1072,5 +1143,10 @@ end
 
 M.text, M.flatten = event.text, flatten
 meta.methods(Engine)  -- eng:feed, flush, inputs, problems, correlation_stats (sigma/meta.lua)
+-- for sigma/cache.lua only: the stages it runs and restores
+M._internal = {
+  add_files = add_files, build = build,
+  gate_spec = function(eng) return program.build(eng, KW) end,
+}
 M.Engine = Engine
 return M

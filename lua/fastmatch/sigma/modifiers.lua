@@ -28,31 +28,40 @@ local STAR, ONE = { "*" }, { "?" }
 M.STAR, M.ONE = STAR, ONE
 
 -- Sigma string syntax -> parts. `\*`, `\?`, `\\` are literals; a `\` before
--- anything else is itself (fm.wildcard's reading, and pySigma's).
+-- anything else is itself (fm.wildcard's reading, and pySigma's). Jumps
+-- from special byte to special byte: the loader parses every value of
+-- every rule (docs/startup.md).
+local find, sub, byte, char, concat = string.find, string.sub, string.byte, string.char, table.concat
 local function parse(s)
-  local parts, buf, i, n = {}, {}, 1, #s
-  local function flush()
-    if #buf > 0 then parts[#parts + 1] = table.concat(buf); buf = {} end
+  local parts, n = {}, #s
+  if not find(s, "[\\*?]") then
+    if n > 0 then parts[1] = s end
+    return parts
   end
-  while i <= n do
-    local c = s:sub(i, i)
-    if c == "\\" then
-      local d = s:sub(i + 1, i + 1)
-      if d == "*" or d == "?" or d == "\\" then
-        buf[#buf + 1] = d; i = i + 2
-      else
-        buf[#buf + 1] = c; i = i + 1
+  -- cur: the literal's pieces; s[start .. ] the raw run not yet in them (a
+  -- lone '\' stays in the run: paths are cut only at escapes and wildcards)
+  local cur, nc, i, start = {}, 0, 1, 1
+  while true do
+    local j = find(s, "[\\*?]", i)
+    if not j then break end
+    local c = byte(s, j)
+    if c == 92 then
+      local d = byte(s, j + 1)
+      if d == 42 or d == 63 or d == 92 then
+        if j > start then nc = nc + 1; cur[nc] = sub(s, start, j - 1) end
+        nc = nc + 1; cur[nc] = char(d)
+        start = j + 2
       end
-    elseif c == "*" then
-      flush(); parts[#parts + 1] = STAR; i = i + 1
-    elseif c == "?" then
-      flush(); parts[#parts + 1] = ONE; i = i + 1
+      i = j + (start == j + 2 and 2 or 1)
     else
-      local j = s:find("[\\*?]", i) or n + 1
-      buf[#buf + 1] = s:sub(i, j - 1); i = j
+      if j > start then nc = nc + 1; cur[nc] = sub(s, start, j - 1) end
+      if nc > 0 then parts[#parts + 1] = concat(cur, "", 1, nc); nc = 0 end
+      parts[#parts + 1] = c == 42 and STAR or ONE
+      start, i = j + 1, j + 1
     end
   end
-  flush()
+  if start <= n then nc = nc + 1; cur[nc] = sub(s, start) end
+  if nc > 0 then parts[#parts + 1] = concat(cur, "", 1, nc) end
   return parts
 end
 M.parse = parse
@@ -91,16 +100,17 @@ end
 
 -- The longest literal run of a value: what the line prefilter can require.
 local function longest_literal(parts)
-  local best, cur = "", {}
-  local function close()
-    local s = table.concat(cur)
-    if #s > #best then best = s end
-    cur = {}
+  local best, cur = "", ""
+  for i = 1, #parts do
+    local p = parts[i]
+    if p == STAR or p == ONE then
+      if #cur > #best then best = cur end
+      cur = ""
+    else
+      cur = cur .. p
+    end
   end
-  for _, p in ipairs(parts) do
-    if p == STAR or p == ONE then close() else cur[#cur + 1] = p end
-  end
-  close()
+  if #cur > #best then best = cur end
   return best
 end
 M.longest_literal = longest_literal
@@ -433,6 +443,11 @@ local function scalar_text(v)
 end
 M.scalar_text = scalar_text
 
+local CMP = { "gt", "gte", "lt", "lte" }
+-- modifiers that leave one alternative and only add '*' at its ends (or
+-- nothing): the common chains, done without the general pipeline's tables
+local SIMPLE = { contains = true, startswith = true, endswith = true, cased = true, all = true }
+
 -- One detection value with its modifiers -> a group {alts = {...}}, or nil, reason.
 -- `null` is the YAML null sentinel; opts.placeholders feeds `|expand`.
 function M.value(v, mods, set, null, opts)
@@ -464,7 +479,7 @@ function M.value(v, mods, set, null, opts)
     if not spec then return nil, err end
     return { alts = { spec } }
   end
-  for _, op in ipairs { "gt", "gte", "lt", "lte" } do
+  for _, op in ipairs(CMP) do
     if set[op] then
       local num = tonumber(s)
       if not num then return nil, op .. ": not a number '" .. s .. "'" end
@@ -475,6 +490,27 @@ function M.value(v, mods, set, null, opts)
     local how = set.contains and "contains" or set.startswith and "startswith"
       or set.endswith and "endswith" or "equals"
     return { alts = { { kind = "fieldref", field = s, how = how, cased = set.cased or false } } }
+  end
+
+  local simple = true
+  for i = 1, #mods do
+    if not SIMPLE[mods[i]] then simple = false; break end
+  end
+  if simple then
+    local p = parse(s)
+    for i = 1, #mods do
+      local m = mods[i]
+      if m == "contains" then
+        table.insert(p, 1, STAR); p[#p + 1] = STAR
+      elseif m == "startswith" then
+        p[#p + 1] = STAR
+      elseif m == "endswith" then
+        table.insert(p, 1, STAR)
+      end
+    end
+    return { alts = { {
+      kind = "wc", parts = p, pattern = render(p), cased = set.cased or false, literal = longest_literal(p),
+    } } }
   end
 
   -- string transforms, in the order the rule wrote them, over parts

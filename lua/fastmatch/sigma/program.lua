@@ -103,14 +103,29 @@ function M.build(eng, KW)
     spec.nbits = nbits
 
     local code = spec.code
-    local function emit(x) code[#code + 1] = x end
+    local ncode = 0  -- #code, kept: the length operator is a search each time
+    local function emit(x) ncode = ncode + 1; code[ncode] = x end
     local function item_code(item)
       local name = item.keyword and KW or (v.rename[item.field] or item.field)
       local byname = bit[name] or {}
       emit(OP_ITEM); emit(fid(name)); emit(item.all and 1 or 0); emit(#item.groups)
       for _, g in ipairs(item.groups) do
+       if g.wc then
+        -- the common group, wildcards only: their bits written as found (a
+        -- wildcard no set holds makes the group unknown), no tables made
+        local alts = g.alts
+        local at = ncode
+        emit(0); emit(0)
+        local nb, flags = 0, 0
+        for i = 1, #alts do
+          local b = byname[alts[i].key]
+          if b then nb = nb + 1; emit(b) else flags = G_OTHER end
+        end
+        code[at + 1], code[at + 2] = flags, nb
+        emit(0); emit(0); emit(0)
+       else
         local flags, bits, res, refs, cidrs = 0, {}, {}, {}, {}
-        local guards = not g.wc and g.guards
+        local guards = g.guards
         if guards then
           -- regexes each behind a literal: not run unless a guard matched
           for _, gd in ipairs(guards) do
@@ -153,6 +168,7 @@ function M.build(eng, KW)
         for _, r in ipairs(refs) do emit(r[1]); emit(r[2]); emit(r[3]) end
         emit(#cidrs)
         for _, c in ipairs(cidrs) do emit(c[1]); emit(c[2]); emit(c[3]) end
+       end
       end
     end
     -- returns the stack depth the code needs
@@ -197,7 +213,7 @@ function M.build(eng, KW)
       return d
     end
     for i, rule in ipairs(v.rules) do
-      local at = #code + 1
+      local at = ncode + 1
       spec.prog[i] = at
       spec.full[i] = rule.full or 0
       spec.ids[i] = rule.index
@@ -206,7 +222,8 @@ function M.build(eng, KW)
       if rule.tree and rule.nodes then ok, depth = pcall(tree_code, rule.tree, rule.nodes) end
       if not ok or depth > MAXSTACK then
         -- (never for SigmaHQ) a condition too deep: always unknown
-        for k = #code, at, -1 do code[k] = nil end
+        for k = ncode, at, -1 do code[k] = nil end
+        ncode = at - 1
         emit(OP_CONST); emit(K_U)
         spec.always[i] = 1
       end

@@ -301,6 +301,39 @@ local function collect_items(node, out)
   return out
 end
 
+-- A selection's closure f(ctx) over its items (ctx.test decides an item).
+local function sel_fn(node)
+  if node.op == "or" then
+    local fs = {}
+    for i, sub in ipairs(node) do fs[i] = sel_fn(sub) end
+    if #fs == 1 then return fs[1] end
+    return function(ctx)
+      for i = 1, #fs do if fs[i](ctx) then return true end end
+      return false
+    end
+  end
+  local its = {}
+  for i, it in ipairs(node) do its[i] = it end
+  if #its == 1 then
+    local it = its[1]
+    return function(ctx) return ctx.test(it, ctx) end
+  end
+  return function(ctx)
+    local test = ctx.test
+    for i = 1, #its do if not test(its[i], ctx) then return false end end
+    return true
+  end
+end
+
+-- rule.cond again from rule.tree and rule.nodes (the cache keeps the tree,
+-- not closures: sigma/cache.lua)
+function M.revive(rule)
+  local sels = {}
+  for nm, node in pairs(rule.nodes) do sels[nm] = sel_fn(node) end
+  rule.cond = condition.compile(rule.tree, sels)
+  return rule
+end
+
 -- One YAML document -> a rule, or nil, reason.
 function M.compile(eng, doc, path, null)
   if type(doc) ~= "table" or is_list(doc) then return nil, "not a rule (the document is not a map)" end
@@ -351,28 +384,6 @@ function M.compile(eng, doc, path, null)
     collect_items(node, items)
   end
   for _, it in ipairs(items) do it.rule = rule end
-  local function sel_fn(node)
-    if node.op == "or" then
-      local fs = {}
-      for i, sub in ipairs(node) do fs[i] = sel_fn(sub) end
-      if #fs == 1 then return fs[1] end
-      return function(ctx)
-        for i = 1, #fs do if fs[i](ctx) then return true end end
-        return false
-      end
-    end
-    local its = {}
-    for i, it in ipairs(node) do its[i] = it end
-    if #its == 1 then
-      local it = its[1]
-      return function(ctx) return ctx.test(it, ctx) end
-    end
-    return function(ctx)
-      local test = ctx.test
-      for i = 1, #its do if not test(its[i], ctx) then return false end end
-      return true
-    end
-  end
   for nm, node in pairs(nodes) do sels[nm] = sel_fn(node) end
   rule.cond = condition.compile(tree, sels)
   rule.tree, rule.nodes = tree, nodes  -- for the gate's program (sigma/program.lua)
