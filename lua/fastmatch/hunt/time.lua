@@ -14,33 +14,9 @@ local floor = math.floor
 local T = {}
 
 -- ---------------------------------------------------------------- calendar
--- days since 1970-01-01 of a proleptic Gregorian date, and back (the
--- algorithms of H. Hinnant's "chrono-compatible low-level date algorithms")
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = m > 2 and m - 3 or m + 9
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-T.days_from_civil = days_from_civil
-
-local function civil_from_days(z)
-  z = z + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local d = doy - floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  if m <= 2 then y = y + 1 end
-  return y, m, d
-end
-T.civil_from_days = civil_from_days
+local calendar = require "fastmatch.sigma.calendar"
+local days_from_civil, civil_from_days = calendar.days_from_civil, calendar.civil_from_days
+T.days_from_civil, T.civil_from_days = days_from_civil, civil_from_days
 
 local MDAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 

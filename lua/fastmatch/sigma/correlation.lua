@@ -51,16 +51,8 @@ local concat = table.concat
 local M = {}
 
 -- ---------------------------------------------------------------- time
--- Days from 1970-01-01 to a civil date (proleptic Gregorian), in integers.
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
+local calendar = require "fastmatch.sigma.calendar"
+local days_from_civil = calendar.days_from_civil
 
 -- An event time -> seconds since 1970 (UTC), or nil. Numbers are taken as
 -- seconds; text as ISO 8601 / RFC 3339 ("2021-05-20T12:49:53.3788096Z",
@@ -104,17 +96,7 @@ function M.iso(t)
   if micro >= 1000000 then whole, micro = whole + 1, 0 end
   local days = floor(whole / 86400)
   local sod = whole - days * 86400
-  -- civil from days (the inverse of days_from_civil)
-  local z = days + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local d = doy - floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  if m <= 2 then y = y + 1 end
+  local y, m, d = calendar.civil_from_days(days)
   local s = ("%04d-%02d-%02dT%02d:%02d:%02d"):format(y, m, d, floor(sod / 3600), floor(sod / 60) % 60, sod % 60)
   if micro > 0 then s = s .. (".%06d"):format(micro) end
   return s .. "Z"
