@@ -25,7 +25,7 @@ if root:sub(1, 1) ~= "/" then
 end
 
 local function shared_dir()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
+  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared" } do
     if d then
       local f = io.open(d .. "/data/sigma/sigmahq/thor.yml")
       if f then f:close(); return d .. "/data/sigma/sigmahq/" end

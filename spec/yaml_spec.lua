@@ -12,7 +12,7 @@ local SEED = tonumber(os.getenv("FM_SEED") or "") or 20261202
 local root = os.getenv("PWD")
 
 local function shared_dir()
-  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared", "/work/shared" } do
+  for _, d in ipairs { os.getenv("FM_SHARED") or false, root .. "/../shared" } do
     if d then
       local f = io.open(d .. "/data/sigma/sigmahq/thor.yml")
       if f then f:close(); return d .. "/data/sigma/sigmahq/" end
